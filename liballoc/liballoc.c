@@ -1,0 +1,1545 @@
+/* liballoc.c — the allocator core: two-level segregated fits with boundary tags over page runs from four port hooks. */
+/* SPDX-License-Identifier: MIT */
+/*
+ * Design
+ * ======
+ *
+ * Memory comes from the port in page runs (liballoc_alloc_page). A run is either a
+ * CHUNK, which is cut into blocks, or a HUGE run, which holds exactly one block
+ * larger than the huge threshold. Both start with a run header; all runs of a kind
+ * are on a circular list in the heap (used only by trim and check).
+ *
+ *   chunk: [run hdr][blk hdr|payload ...][blk hdr|payload ...] ... [sentinel hdr]
+ *   huge:  [run hdr] ... padding for alignment ... [blk hdr|payload .............]
+ *
+ * Every block has a 16-byte header right before its 16-byte aligned payload:
+ * the byte size of the physically preceding block (the boundary tag), its own size
+ * with flag bits, the slack (usable bytes beyond the request) and a check word, a
+ * keyed hash of the header's address and of the three other words. Free blocks keep
+ * two free-list links in the first 16 payload bytes, so the smallest block is 32
+ * bytes. A size-0 "sentinel" header ends every chunk and is never free, so
+ * coalescing stops at the chunk's end; the first block has boundary tag 0, so it
+ * stops at the start.
+ *
+ * Free blocks are kept in segregated free lists indexed like TLSF (Masmano et al.,
+ * ECRTS 2004): the first level is floor(log2(size)), the second splits each power
+ * of two into 2^SL_LOG2 equal classes; sizes below 2^(SL_LOG2+4) get exact 16-byte
+ * classes. A bitmap per level says which lists are non-empty.
+ *
+ *   malloc(n): size class c of the block size; if the head of list c is big enough
+ *     take it, else take the head of the first non-empty list above c, found with
+ *     two find-first-set operations on the bitmaps. Split off the tail if at least
+ *     32 bytes remain. If no list qualifies, get a new chunk (one hook call).
+ *   free(p): look p up in the page map (is it inside a run of this heap?), verify
+ *     its header, then merge with the physical neighbours if they are free — found
+ *     through the boundary tag and the size, in O(1) — and push the result on the
+ *     head of its list.
+ *
+ * Bound. Every step above is a constant number of word operations: list insertion
+ * and removal are O(1) on doubly linked lists; a search is at most one list-head
+ * probe plus two bitmap scans of one machine word each (count-leading/trailing-zero
+ * instructions), i.e. independent of the number of free or live blocks and of the
+ * heap size; coalescing looks at exactly two neighbours. So malloc and free take
+ * O(1) time plus, when the heap must grow, one alloc_page call and setting the page
+ * map bits of the new run, O(run pages / 32) word writes, where a chunk is at most
+ * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration. Huge
+ * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
+ * hooks themselves is the port's (see the port's documentation). Misuse is
+ * classified on an error path that walks one run, O(run size), never the heap.
+ *
+ * Space. Rounding a request up to the next class wastes less than 1/2^SL_LOG2 of it
+ * only for the search ("good fit" keeps the head probe exact); the split keeps
+ * blocks within 31 bytes of the request. TLSF's analysis bounds fragmentation for
+ * this policy; we add immediate coalescing and return empty chunks to the port,
+ * keeping LIBALLOC_KEEP_EMPTY of them as hysteresis so a malloc/free loop of one big
+ * block does not call the page hooks every time.
+ *
+ * Safety. The page map is a radix tree of bits, one per page the heap holds, so any
+ * pointer — stack, static, wild, interior — is tested without reading memory the
+ * heap does not own. The check word detects interior pointers (an attacker or a bug
+ * must guess a 32-bit keyed hash) and overwritten headers; neighbours are verified
+ * before they are rewritten, so corruption is reported instead of laundered. Every
+ * header a block gives up is erased, so a stale header never validates. Hardened
+ * mode adds canaries, poisoning and mangled free-list links (section 8).
+ *
+ * Sections: 1 configuration, 2 helpers, 3 block header, 4 page map, 5 free lists,
+ * 6 runs and chunks, 7 huge blocks, 8 hardening, 9 operations, 10 API,
+ * 11 introspection.
+ */
+#include "liballoc.h"
+
+#include <limits.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ==== 1. Configuration =================================================== */
+
+#define PAGE       ((size_t)LIBALLOC_PAGE_SIZE)
+#define PAGE_SHIFT ((unsigned)__builtin_ctzll((unsigned long long)LIBALLOC_PAGE_SIZE))
+#define ALIGN      ((size_t)16)   /* every payload: max_align_t on x86_64 */
+#define HDR        ((size_t)16)   /* block header */
+#define MIN_BLOCK  ((size_t)32)   /* header + two links */
+#define SL_LOG2    LIBALLOC_SL_LOG2
+#define SL_COUNT   (1u << SL_LOG2)
+#define SMALL_LIMIT ((size_t)SL_COUNT << 4)  /* below: exact 16-byte classes */
+#define FL_SHIFT   (SL_LOG2 + 4)
+#define FL_COUNT   (32 - FL_SHIFT + 1)        /* block sizes are < 2^32 */
+#define MAX_REQUEST ((size_t)PTRDIFF_MAX)
+/* Huge blocks store the offset from their run to their header in 16-byte units
+ * in 32 bits, which caps the alignment a huge block can have. */
+#define MAX_ALIGN  ((size_t)1 << (sizeof(size_t) > 4 ? 35 : 31))
+
+#ifndef LIBALLOC_ADDR_BITS
+#define LIBALLOC_ADDR_BITS 48   /* significant virtual-address bits on 64-bit targets */
+#endif
+#ifndef LIBALLOC_PAGEMAP_LEAF_BITS
+#define LIBALLOC_PAGEMAP_LEAF_BITS 15  /* pages covered by one page map leaf, log2 */
+#endif
+
+#ifdef LIBALLOC_DEBUG
+#define ASSERT(x) ((x) ? (void)0 : __builtin_trap())
+#else
+#define ASSERT(x) ((void)0)
+#endif
+
+#if LIBALLOC_STATS
+#define STAT(x) ((void)(x))
+#else
+#define STAT(x) ((void)0)
+#endif
+
+_Static_assert(LIBALLOC_PAGE_SIZE >= 256 && (LIBALLOC_PAGE_SIZE & (LIBALLOC_PAGE_SIZE - 1)) == 0,
+	       "LIBALLOC_PAGE_SIZE must be a power of two >= 256");
+_Static_assert(SL_LOG2 >= 2 && SL_LOG2 <= 5, "LIBALLOC_SL_LOG2 must be 2..5 (bitmaps are 32-bit)");
+_Static_assert(LIBALLOC_HUGE_THRESHOLD <= (1u << 30), "huge threshold above 1 GiB");
+_Static_assert(LIBALLOC_CHUNK_MIN % LIBALLOC_PAGE_SIZE == 0 && LIBALLOC_CHUNK_MAX % LIBALLOC_PAGE_SIZE == 0,
+	       "chunk sizes must be multiples of the page size");
+_Static_assert(LIBALLOC_CHUNK_MIN <= LIBALLOC_CHUNK_MAX && LIBALLOC_CHUNK_MAX <= (1u << 30),
+	       "chunk size limits out of range");
+_Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
+
+/* ==== 2. Helpers ========================================================= */
+
+typedef struct heap heap;
+
+static inline uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uintptr_t page_floor(uintptr_t x) { return x & ~(uintptr_t)(PAGE - 1); }
+static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+/* A misuse or corruption found under the lock, reported after unlocking. */
+typedef struct fault {
+	int code;
+	void *ptr;
+	liballoc_error_fn handler;
+} fault;
+
+/* ==== 3. Block header ==================================================== */
+
+/*
+ * struct blk — the 16-byte header before every payload.
+ *   prev   chunk block: size in bytes of the physically preceding block, 0 for the
+ *          first block of a chunk (this is the boundary tag that makes coalescing
+ *          with the predecessor O(1)).
+ *          huge block: byte offset from the run start to this header, / 16.
+ *   size   size in bytes including this header, a multiple of 16 (0 marks the
+ *          sentinel ending a chunk), ORed with the flags below.
+ *   slack  live block: usable bytes beyond the requested size (so requested =
+ *          size - 16 - slack); free block: 0.
+ *   check  keyed hash of the header's address and the three words above.
+ * Invariants (checked by liballoc_check): a free block is never physically next
+ * to another free block; block.prev == size of the predecessor; a free block is
+ * in exactly the list its size maps to; F_ZERO only on free blocks.
+ */
+typedef struct blk {
+	uint32_t prev;
+	uint32_t size;
+	uint32_t slack;
+	uint32_t check;
+} blk;
+_Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
+
+#define F_USED 1u   /* block is live (or a sentinel) */
+#define F_HUGE 2u   /* block owns a huge run */
+#define F_ZERO 4u   /* free block whose payload beyond the links is all zero */
+#define F_MASK 15u
+
+/* Free-list links, in the first payload bytes of a free block. */
+typedef struct links {
+	uintptr_t next, prev;
+} links;
+_Static_assert(sizeof(links) <= 16, "links must fit the smallest payload");
+
+static inline size_t bsize(const blk *b) { return b->size & ~F_MASK; }
+static inline bool used(const blk *b) { return b->size & F_USED; }
+static inline void *payload(const blk *b) { return (char *)b + HDR; }
+static inline blk *blk_of(const void *p) { return (blk *)((uintptr_t)p - HDR); }
+static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b)); }
+static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
+static inline links *L(const blk *b) { return (links *)payload(b); }
+static inline size_t usable(const blk *b);
+
+/* ==== 4. Heap state ====================================================== */
+
+/* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. */
+#if UINTPTR_MAX > 0xffffffffu
+#define PM_ADDR_BITS LIBALLOC_ADDR_BITS
+#define PM_LEVELS 3
+#else
+#define PM_ADDR_BITS 32
+#define PM_LEVELS 2
+#endif
+#define PM_KEY_BITS  (PM_ADDR_BITS - PAGE_SHIFT)
+#define PM_LEAF_BITS (PM_KEY_BITS < LIBALLOC_PAGEMAP_LEAF_BITS ? PM_KEY_BITS : LIBALLOC_PAGEMAP_LEAF_BITS)
+#if PM_LEVELS == 3
+#define PM_MID_BITS  ((PM_KEY_BITS - PM_LEAF_BITS) / 2)
+#else
+#define PM_MID_BITS  0
+#endif
+#define PM_ROOT_BITS (PM_KEY_BITS - PM_LEAF_BITS - PM_MID_BITS)
+
+typedef struct pm_leaf {
+	uint32_t bits[((size_t)1 << PM_LEAF_BITS) / 32];
+} pm_leaf;
+#if PM_LEVELS == 3
+typedef struct pm_mid {
+	pm_leaf *leaf[(size_t)1 << PM_MID_BITS];
+} pm_mid;
+typedef pm_mid pm_top;
+#else
+typedef pm_leaf pm_top;
+#endif
+
+/*
+ * struct run — the header at the start of every page run the heap holds.
+ * check covers the address, pages and kind, so a run header is found again by
+ * scanning page starts backwards (misuse classification) without trusting memory.
+ */
+typedef struct run {
+	struct run *next, *prev;  /* circular list of runs of one kind */
+	size_t pages;             /* length in pages */
+	uint32_t kind;            /* RUN_* */
+	uint32_t check;
+} run;
+#define RUN_CHUNK 0x43484e4bu  /* a chunk of blocks */
+#define RUN_HUGE  0x48554745u  /* one huge block */
+#define RUN_DEAD  0x44454144u  /* a freed huge run whose free_page failed; trim retries */
+#define RUN_HDR   ((size_t)32)
+_Static_assert(sizeof(run) <= RUN_HDR, "run header must fit 32 bytes");
+_Static_assert(RUN_HDR + 2 * HDR + MIN_BLOCK <= LIBALLOC_PAGE_SIZE, "page too small");
+
+struct heap {
+	bool ready;
+	uint64_t key[2];                      /* secret for check words and link mangling */
+	uint32_t fl_map;                      /* bit f: sl_map[f] != 0 */
+	uint32_t sl_map[FL_COUNT];            /* bit s: free[f][s] != NULL */
+	blk *free[FL_COUNT][SL_COUNT];        /* segregated free lists */
+	run chunks, huges;                    /* list heads */
+	size_t empty_chunks;                  /* chunks that are one free block */
+	size_t chunk_bytes;                   /* bytes held in chunks */
+	size_t huge_threshold;                /* block sizes above go to huge runs */
+	liballoc_error_fn handler;
+	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];
+	struct liballoc_stats st;
+};
+
+/* ==== 3 (cont.). Check words ============================================= */
+
+static inline uint32_t mix(uint64_t x, uint64_t y)
+{
+	x ^= y * 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x >> 32);
+}
+
+static inline uint32_t hdr_hash(const heap *h, const blk *b)
+{
+	uint64_t a = (uint64_t)(uintptr_t)b;
+	return mix(((uint64_t)b->prev << 32 | b->size) ^ h->key[0],
+		   ((uint64_t)b->slack << 32 | (a & 0xffffffffu)) ^ (a >> 32) ^ h->key[1]);
+}
+
+static inline bool hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
+
+static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size_t slack)
+{
+	b->prev = (uint32_t)prev;
+	b->size = (uint32_t)size;
+	b->slack = (uint32_t)slack;
+	b->check = hdr_hash(h, b);
+}
+
+static inline void set_prev(const heap *h, blk *b, size_t prev)
+{
+	ASSERT(hdr_ok(h, b));
+	b->prev = (uint32_t)prev;
+	b->check = hdr_hash(h, b);
+}
+
+static inline uint32_t run_hash(const heap *h, const run *r)
+{
+	return mix((uint64_t)r->pages ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
+		   ((uint64_t)(uintptr_t)r >> 32) ^ h->key[0]);
+}
+
+static inline bool run_ok(const heap *h, const run *r)
+{
+	return r->check == run_hash(h, r) &&
+	       (r->kind == RUN_CHUNK || r->kind == RUN_HUGE || r->kind == RUN_DEAD);
+}
+
+static inline size_t usable(const blk *b)
+{
+	if (b->size & F_HUGE) {
+		const run *r = (const run *)((const char *)b - ((size_t)b->prev << 4));
+		return (size_t)((const char *)r + r->pages * PAGE - (const char *)payload(b));
+	}
+	return bsize(b) - HDR;
+}
+
+/* ==== 4 (cont.). Page map ================================================ */
+
+/*
+ * One bit per page: set while the page belongs to a run of this heap. Nodes come
+ * from the port and are never returned (their number is bounded by the address
+ * ranges the heap has ever touched); liballoc_stats reports them as metadata.
+ * Lookup is PM_LEVELS dependent loads; no memory outside the map is read.
+ */
+static void *port_alloc(heap *h, size_t pages);
+
+static inline bool pm_key(uintptr_t a, uintptr_t *key)
+{
+#if PM_LEVELS == 3
+	uintptr_t top = a >> (PM_ADDR_BITS - 1);
+	if (top != 0 && top != (UINTPTR_MAX >> (PM_ADDR_BITS - 1)))
+		return false;  /* not a canonical address */
+	*key = (a >> PAGE_SHIFT) & (((uintptr_t)1 << PM_KEY_BITS) - 1);
+#else
+	*key = a >> PAGE_SHIFT;
+#endif
+	return true;
+}
+
+static pm_leaf *pm_leaf_of(const heap *h, uintptr_t key)
+{
+	pm_top *top = h->pm_root[key >> (PM_LEAF_BITS + PM_MID_BITS)];
+#if PM_LEVELS == 3
+	if (!top)
+		return NULL;
+	return top->leaf[(key >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)];
+#else
+	return top;
+#endif
+}
+
+static bool pm_test(const heap *h, uintptr_t a)
+{
+	uintptr_t key;
+	if (!pm_key(a, &key))
+		return false;
+	const pm_leaf *leaf = pm_leaf_of(h, key);
+	uintptr_t i = key & (((uintptr_t)1 << PM_LEAF_BITS) - 1);
+	return leaf && (leaf->bits[i / 32] >> (i % 32) & 1);
+}
+
+static void *pm_node(heap *h, size_t bytes)
+{
+	size_t pages = (bytes + PAGE - 1) / PAGE;
+	void *n = port_alloc(h, pages);
+	if (!n)
+		return NULL;
+	if (!LIBALLOC_PAGES_ZEROED)
+		__builtin_memset(n, 0, pages * PAGE);
+	h->st.metadata += pages * PAGE;
+	return n;
+}
+
+/* Make sure nodes exist for every page of [a, a + bytes). false: out of memory
+ * (nodes already made stay; they are harmless). */
+static bool pm_ensure(heap *h, uintptr_t a, size_t bytes)
+{
+	uintptr_t k0, k1;
+	if (!pm_key(a, &k0) || !pm_key(a + bytes - 1, &k1) || k1 < k0)
+		return false;
+	const uintptr_t span = (uintptr_t)1 << PM_LEAF_BITS;
+	for (uintptr_t k = k0 & ~(span - 1); k <= k1; k += span) {
+		pm_top **top = &h->pm_root[k >> (PM_LEAF_BITS + PM_MID_BITS)];
+#if PM_LEVELS == 3
+		if (!*top && !(*top = pm_node(h, sizeof(pm_mid))))
+			return false;
+		pm_leaf **leaf = &(*top)->leaf[(k >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)];
+#else
+		pm_leaf **leaf = top;
+#endif
+		if (!*leaf && !(*leaf = pm_node(h, sizeof(pm_leaf))))
+			return false;
+	}
+	return true;
+}
+
+/* Set or clear the bits of [a, a + bytes). Setting needs the nodes (pm_ensure);
+ * clearing skips ranges that have none. */
+static void pm_set(heap *h, uintptr_t a, size_t bytes, bool on)
+{
+	uintptr_t k = 0, end;
+	if (!pm_key(a, &k))
+		return;
+	end = k + bytes / PAGE;
+	while (k < end) {
+		pm_leaf *leaf = pm_leaf_of(h, k);
+		uintptr_t i = k & (((uintptr_t)1 << PM_LEAF_BITS) - 1);
+		uintptr_t n = min_sz(end - k, ((uintptr_t)1 << PM_LEAF_BITS) - i);
+		ASSERT(leaf || !on);
+		for (uintptr_t j = i; leaf && j < i + n;) {
+			uint32_t bit = (uint32_t)(j % 32);
+			uintptr_t span = min_sz(32 - bit, i + n - j);
+			uint32_t mask = (span == 32 ? ~0u : ((1u << span) - 1)) << bit;
+			if (on)
+				leaf->bits[j / 32] |= mask;
+			else
+				leaf->bits[j / 32] &= ~mask;
+			j += span;
+		}
+		k += n;
+	}
+}
+
+/* ==== 5. Segregated free lists =========================================== */
+
+static inline void mapping(size_t size, unsigned *fl, unsigned *sl)
+{
+	if (size < SMALL_LIMIT) {
+		*fl = 0;
+		*sl = (unsigned)(size >> 4);
+	} else {
+		unsigned f = fls32((uint32_t)size);
+		*sl = (unsigned)(size >> (f - SL_LOG2)) ^ SL_COUNT;
+		*fl = f - FL_SHIFT + 1;
+	}
+}
+
+/* Links are stored mangled with the secret in hardened mode, so a use-after-free
+ * write of a plain pointer does not give the attacker a chosen next block. */
+static inline uintptr_t mangle(const heap *h, blk *p)
+{
+	return (uintptr_t)p ^ (LIBALLOC_HARDENED ? (uintptr_t)h->key[1] : 0);
+}
+static inline blk *demangle(const heap *h, uintptr_t v)
+{
+	return (blk *)(v ^ (LIBALLOC_HARDENED ? (uintptr_t)h->key[1] : 0));
+}
+
+static void insert_free(heap *h, blk *b)
+{
+	unsigned fl, sl;
+	mapping(bsize(b), &fl, &sl);
+	blk *head = h->free[fl][sl];
+	L(b)->next = mangle(h, head);
+	L(b)->prev = mangle(h, NULL);
+	if (head)
+		L(head)->prev = mangle(h, b);
+	h->free[fl][sl] = b;
+	h->sl_map[fl] |= 1u << sl;
+	h->fl_map |= 1u << fl;
+	h->st.free_bytes += bsize(b);
+}
+
+static bool pm_test(const heap *h, uintptr_t a);
+
+/* Do b's neighbours in its list point back at it? (The classic safe-unlinking
+ * check; nearly free since unlinking touches the same words.) Hardened mode first
+ * makes sure a link leads into the heap, since a forged mangled link demangles to
+ * an arbitrary address. */
+static bool links_ok(const heap *h, const blk *b, fault *f)
+{
+	unsigned fl, sl;
+	mapping(bsize(b), &fl, &sl);
+	blk *n = demangle(h, L(b)->next), *p = demangle(h, L(b)->prev);
+	if ((LIBALLOC_HARDENED && ((n && !pm_test(h, (uintptr_t)n)) || (p && !pm_test(h, (uintptr_t)p)))) ||
+	    (n && demangle(h, L(n)->prev) != b) || (p ? demangle(h, L(p)->next) != b : h->free[fl][sl] != b)) {
+		f->code = LIBALLOC_E_FREE_LIST;
+		f->ptr = payload(b);
+		return false;
+	}
+	return true;
+}
+
+/* Unlink b from its list; links_ok(b) must hold. */
+static void remove_free(heap *h, blk *b)
+{
+	unsigned fl, sl;
+	mapping(bsize(b), &fl, &sl);
+	blk *n = demangle(h, L(b)->next), *p = demangle(h, L(b)->prev);
+	ASSERT(links_ok(h, b, &(fault){0}));
+	if (n)
+		L(n)->prev = mangle(h, p);
+	if (p)
+		L(p)->next = mangle(h, n);
+	else if (!(h->free[fl][sl] = n)) {
+		h->sl_map[fl] &= ~(1u << sl);
+		if (!h->sl_map[fl])
+			h->fl_map &= ~(1u << fl);
+	}
+	h->st.free_bytes -= bsize(b);
+}
+
+/* A free block of at least `size` bytes, or NULL. O(1): one list-head probe in the
+ * exact class, then the first non-empty class above it via the two bitmaps. */
+static blk *find_free(const heap *h, size_t size)
+{
+	unsigned fl, sl;
+	mapping(size, &fl, &sl);
+	blk *b = h->free[fl][sl];
+	if (b && bsize(b) >= size)
+		return b;
+	uint32_t m = sl + 1 < 32 ? h->sl_map[fl] & (~0u << (sl + 1)) : 0;
+	if (!m) {
+		uint32_t fm = fl + 1 < 32 ? h->fl_map & (~0u << (fl + 1)) : 0;
+		if (!fm)
+			return NULL;
+		fl = ffs32(fm);
+		m = h->sl_map[fl];
+	}
+	return h->free[fl][ffs32(m)];
+}
+
+/* ==== 8. Hardening (used by sections 6, 7 and 9) ======================== */
+
+#define POISON 0x5a
+
+/* The canary byte of a block: keyed by its address only, since the header words
+ * change (a neighbour's merge rewrites the boundary tag) while the canary stays. */
+static inline uint8_t canary_byte(const heap *h, const blk *b)
+{
+	return (uint8_t)(((uintptr_t)b >> 4) * 0x9du ^ (uintptr_t)h->key[0]);
+}
+
+/* Fill the slack after the requested size with the block's canary. */
+static void canary_set(const heap *h, blk *b)
+{
+	if (LIBALLOC_HARDENED)
+		__builtin_memset((char *)payload(b) + usable(b) - b->slack, canary_byte(h, b), b->slack);
+}
+
+static bool canary_ok(const heap *h, const blk *b)
+{
+	if (!LIBALLOC_HARDENED)
+		return true;
+	const uint8_t *p = (const uint8_t *)payload(b) + usable(b) - b->slack, c = canary_byte(h, b);
+	if (b->slack == 0)
+		return false;  /* hardened blocks always keep at least one canary byte */
+	for (size_t i = 0; i < b->slack; i++)
+		if (p[i] != c)
+			return false;
+	return true;
+}
+
+/* Is [a, a + n) all `v`? */
+static bool filled(const void *a, int v, size_t n)
+{
+	const unsigned char *p = a;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)v)
+			return false;
+	return true;
+}
+
+/* The fill of a free block: F_ZERO → zero; otherwise poison (hardened) or
+ * unspecified (default). Covers payload bytes 16.. (after the links). */
+static inline void *fill_start(const blk *b) { return (char *)payload(b) + 16; }
+
+static void poison(void *a, size_t n)
+{
+	if (LIBALLOC_HARDENED)
+		__builtin_memset(a, POISON, n);
+}
+
+/*
+ * Merge the fills of two physically adjacent free areas: `lo` (lsize bytes, zero
+ * if lz) and `hi` (hsize bytes, zero if hz), hi's header and links becoming payload
+ * of lo. Returns F_ZERO if the result is all zero. hi's header is always erased so
+ * no stale header can validate later.
+ */
+static uint32_t merge_fill(blk *lo, size_t lsize, uint32_t lz, blk *hi, size_t hsize, uint32_t hz)
+{
+	if (lz && hz) {
+		__builtin_memset(hi, 0, HDR + 16);
+		return F_ZERO;
+	}
+	if (LIBALLOC_HARDENED) {
+		if (lz)
+			poison(fill_start(lo), lsize - HDR - 16);
+		if (hz)
+			poison(fill_start(hi), hsize - HDR - 16);
+		poison(hi, HDR + 16);
+	} else {
+		__builtin_memset(hi, 0, HDR);
+	}
+	return 0;
+}
+
+/* ==== 6. Runs and chunks ================================================= */
+
+static void *port_alloc(heap *h, size_t pages)
+{
+	STAT(h->st.alloc_page_calls++);
+	void *p = liballoc_alloc_page(pages);
+	if (!p) {
+		STAT(h->st.alloc_page_failures++);
+		return NULL;
+	}
+	ASSERT(((uintptr_t)p & (PAGE - 1)) == 0);
+	h->st.obtained += pages * PAGE;
+	if (h->st.obtained > h->st.obtained_peak)
+		h->st.obtained_peak = h->st.obtained;
+	return p;
+}
+
+static bool port_free(heap *h, void *a, size_t pages)
+{
+	STAT(h->st.free_page_calls++);
+	if (liballoc_free_page(a, pages) != 0) {
+		STAT(h->st.free_page_failures++);
+		return false;
+	}
+	h->st.obtained -= pages * PAGE;
+	return true;
+}
+
+static void run_link(heap *h, run *head, run *r, size_t pages, uint32_t kind)
+{
+	r->pages = pages;
+	r->kind = kind;
+	r->check = run_hash(h, r);
+	r->next = head->next;
+	r->prev = head;
+	head->next->prev = r;
+	head->next = r;
+}
+
+static void run_unlink(run *r)
+{
+	r->prev->next = r->next;
+	r->next->prev = r->prev;
+}
+
+static inline blk *chunk_first(const run *r) { return (blk *)((char *)r + RUN_HDR); }
+static inline run *chunk_of_first(const blk *b) { return (run *)((char *)b - RUN_HDR); }
+
+/* A free block that is the whole of its chunk: first (tag 0) and followed by the
+ * sentinel. */
+static inline bool whole(const blk *b) { return b->prev == 0 && next_blk(b)->size == F_USED; }
+
+/* Get a chunk able to hold a block of `bs` bytes; returns its single free block,
+ * not on any list. Chunks grow with the heap (each at least half of what the heap
+ * already holds in chunks) so their number stays logarithmic until CHUNK_MAX. */
+static blk *chunk_new(heap *h, size_t bs)
+{
+	size_t want = align_up(h->chunk_bytes / 2, PAGE);
+	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
+	size_t bytes = align_up(bs + RUN_HDR + HDR, PAGE);
+	if (bytes < want)
+		bytes = want;
+	run *r = port_alloc(h, bytes / PAGE);
+	if (!r)
+		return NULL;
+	if (!pm_ensure(h, (uintptr_t)r, bytes)) {
+		if (!port_free(h, r, bytes / PAGE))
+			run_link(h, &h->huges, r, bytes / PAGE, RUN_DEAD);
+		return NULL;
+	}
+	pm_set(h, (uintptr_t)r, bytes, true);
+	run_link(h, &h->chunks, r, bytes / PAGE, RUN_CHUNK);
+	size_t size = bytes - RUN_HDR - HDR;
+	blk *b = chunk_first(r);
+	uint32_t zero = LIBALLOC_PAGES_ZEROED ? F_ZERO : 0;
+	hdr_set(h, b, 0, size | zero, 0);
+	hdr_set(h, next_blk(b), size, F_USED, 0);  /* the sentinel */
+	if (!zero)
+		poison(fill_start(b), size - HDR - 16);
+	h->chunk_bytes += bytes;
+	STAT(h->st.chunks++);
+	return b;
+}
+
+/* Return the chunk whose only (free, listed) block is b. On free_page failure
+ * the chunk stays, listed and counted as empty; trim retries. Returns bytes freed. */
+static size_t chunk_release(heap *h, blk *b)
+{
+	run *r = chunk_of_first(b);
+	size_t pages = r->pages;
+	remove_free(h, b);
+	run_unlink(r);
+	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	if (port_free(h, r, pages)) {
+		h->chunk_bytes -= pages * PAGE;
+		STAT(h->st.chunks--);
+		return pages * PAGE;
+	}
+	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	run_link(h, &h->chunks, r, pages, RUN_CHUNK);
+	insert_free(h, b);
+	h->empty_chunks++;
+	return 0;
+}
+
+/* ==== 7. Huge blocks ===================================================== */
+
+static inline run *huge_run(const blk *b) { return (run *)((char *)b - ((size_t)b->prev << 4)); }
+
+/* A block of n bytes (payload aligned to `align`) in its own page run. The run is
+ * over-allocated for alignments above the page size and its head and tail trimmed
+ * with free_page (the contract allows sub-ranges). */
+static void *huge_alloc(heap *h, size_t n, size_t align, size_t canary)
+{
+	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
+	if (align > MAX_ALIGN || __builtin_add_overflow(n + canary, lead, &total) || total > MAX_REQUEST)
+		return NULL;
+	size_t pages = (total + PAGE - 1) / PAGE;
+	char *r = port_alloc(h, pages);
+	if (!r)
+		return NULL;
+	char *a = r + lead;
+	if (align > PAGE) {  /* payload at the first aligned address at least a page in */
+		a = (char *)align_up((uintptr_t)r + PAGE, align);
+		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + n + canary, PAGE);
+		size_t head = (size_t)(start - r) / PAGE, tail = pages - head - (size_t)(end - start) / PAGE;
+		if (head && port_free(h, r, head)) {
+			r = start;
+			pages -= head;
+		}
+		if (tail && port_free(h, end, tail))
+			pages -= tail;
+	}
+	if ((size_t)(r + pages * PAGE - a) - n > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE)) {
+		if (!port_free(h, r, pages))
+			run_link(h, &h->huges, (run *)r, pages, RUN_DEAD);
+		return NULL;
+	}
+	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	run_link(h, &h->huges, (run *)r, pages, RUN_HUGE);
+	blk *b = blk_of(a);
+	hdr_set(h, b, (size_t)((char *)b - r) >> 4, F_USED | F_HUGE, (size_t)(r + pages * PAGE - a) - n);
+	STAT(h->st.huge_blocks++);
+	return a;
+}
+
+/* Give a huge run back; on failure it stays listed as RUN_DEAD (its block marked
+ * free, so a second free is still a double free) for trim to retry. */
+static size_t huge_release(heap *h, run *r)
+{
+	size_t pages = r->pages;
+	run_unlink(r);
+	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	if (port_free(h, r, pages))
+		return pages * PAGE;
+	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	run_link(h, &h->huges, r, pages, RUN_DEAD);
+	return 0;
+}
+
+/* ==== 9. Operations (lock held) ========================================== */
+
+static inline size_t canary_room(void) { return LIBALLOC_HARDENED ? 1 : 0; }
+
+/* Block size for a request of n bytes (n <= MAX_REQUEST). */
+static inline size_t block_size(size_t n)
+{
+	size_t bs = (n + HDR + canary_room() + 15) & ~(size_t)15;
+	return bs < MIN_BLOCK ? MIN_BLOCK : bs;
+}
+
+static void count_alloc(heap *h, size_t n)
+{
+	h->st.in_use += n;
+	if (h->st.in_use > h->st.in_use_peak)
+		h->st.in_use_peak = h->st.in_use;
+	h->st.live_blocks++;
+	STAT(h->st.allocs++);
+}
+
+static void count_free(heap *h, size_t n)
+{
+	h->st.in_use -= n;
+	h->st.live_blocks--;
+	STAT(h->st.frees++);
+}
+
+static bool verify(const heap *h, blk *b, fault *f)
+{
+	if (hdr_ok(h, b))
+		return true;
+	f->code = LIBALLOC_E_HEADER;
+	f->ptr = payload(b);
+	return false;
+}
+
+/* Take a free block of at least `need` bytes off its list, growing the heap if
+ * no list has one. Returns NULL when out of memory or on detected corruption. */
+static blk *take(heap *h, size_t need, fault *f)
+{
+	blk *b = find_free(h, need);
+	if (!b)
+		return chunk_new(h, need);
+	if (!verify(h, b, f) || !links_ok(h, b, f))
+		return NULL;
+	remove_free(h, b);
+	if (whole(b))
+		h->empty_chunks--;
+	return b;
+}
+
+/* Put back a block take() returned, when the allocation is abandoned. */
+static void untake(heap *h, blk *b)
+{
+	insert_free(h, b);
+	if (whole(b))
+		h->empty_chunks++;
+}
+
+/*
+ * Make [b + keep, b + size) a free block with fill `zero`, merging it with the
+ * block after it if that one is free. `nx` (the block at b + size) and, if nx is
+ * free, the block after nx have been verified by the caller.
+ */
+static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero, blk *nx)
+{
+	blk *t = (blk *)((char *)b + keep);
+	size_t tsize = size - keep;
+	if (!used(nx)) {
+		size_t nsize = bsize(nx);
+		uint32_t nz = nx->size & F_ZERO;
+		remove_free(h, nx);  /* the caller checked it (neighbour) */
+		blk *after = next_blk(nx);
+		zero = merge_fill(t, tsize, zero, nx, nsize, nz);
+		tsize += nsize;
+		nx = after;
+	}
+	hdr_set(h, t, keep, tsize | zero, 0);
+	set_prev(h, nx, tsize);
+	insert_free(h, t);
+}
+
+/* Verify the block after b and, if it is free, its list links and the block after
+ * it: everything a split or merge will rewrite. */
+static blk *neighbour(const heap *h, blk *b, fault *f)
+{
+	blk *nx = next_blk(b);
+	if (!verify(h, nx, f))
+		return NULL;
+	if (!used(nx) && (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f)))
+		return NULL;
+	return nx;
+}
+
+/*
+ * Hand out free block b (off the lists) for a request of n bytes in a block of bs
+ * bytes: split off the tail, check the fill (hardened), write the header and the
+ * canary. *dirty = how many leading payload bytes may be non-zero (for calloc).
+ */
+static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, fault *f)
+{
+	size_t size = bsize(b);
+	uint32_t zero = b->size & F_ZERO;
+	blk *nx = neighbour(h, b, f);
+	if (!nx) {
+		untake(h, b);
+		return NULL;
+	}
+	if (size - bs >= MIN_BLOCK) {
+		carve_tail(h, b, bs, size, zero, nx);
+		size = bs;
+	}
+	if (LIBALLOC_HARDENED && !filled(fill_start(b), zero ? 0 : POISON, size - HDR - 16)) {
+		f->code = LIBALLOC_E_USE_AFTER_FREE;  /* reported; the block is still sound */
+		f->ptr = payload(b);
+	}
+	hdr_set(h, b, b->prev, size | F_USED, size - HDR - n);
+	canary_set(h, b);
+	count_alloc(h, n);
+	if (dirty)
+		*dirty = zero ? 16 : n;
+	return payload(b);
+}
+
+/* Allocate n bytes aligned to `align` (a power of two >= 16). */
+static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
+{
+	if (n > MAX_REQUEST)
+		return NULL;
+	size_t bs = block_size(n);
+	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
+		void *p = huge_alloc(h, n, align, canary_room());
+		if (p) {
+			blk *b = blk_of(p);
+			canary_set(h, b);
+			count_alloc(h, n);
+			if (dirty)
+				*dirty = LIBALLOC_PAGES_ZEROED ? 0 : n;
+		}
+		return p;
+	}
+	if (align <= ALIGN) {
+		blk *b = take(h, bs, f);
+		return b ? use_block(h, b, bs, n, dirty, f) : NULL;
+	}
+	/* Aligned: take enough to cut a leading free block of >= MIN_BLOCK bytes. */
+	blk *b = take(h, bs + align + MIN_BLOCK, f);
+	if (!b)
+		return NULL;
+	uintptr_t p = (uintptr_t)payload(b), a = align_up(p, align);
+	if (a != p && a - p < MIN_BLOCK)
+		a += align;
+	if (a != p) {
+		size_t gap = a - p, size = bsize(b);
+		uint32_t zero = b->size & F_ZERO;
+		blk *nb = blk_of((void *)a), *nx = next_blk(b);
+		if (!verify(h, nx, f)) {
+			untake(h, b);
+			return NULL;
+		}
+		hdr_set(h, b, b->prev, gap | zero, 0);
+		hdr_set(h, nb, gap, (size - gap) | zero, 0);
+		set_prev(h, nx, size - gap);
+		insert_free(h, b);
+		b = nb;
+	}
+	return use_block(h, b, bs, n, dirty, f);
+}
+
+/*
+ * Find the block of pointer p: O(1) via the page map and the check word. On any
+ * mismatch classify the misuse on the error path by finding p's run (scanning
+ * page starts backwards for a valid run header) and walking that run's blocks.
+ */
+static int classify(const heap *h, uintptr_t a)
+{
+	if (!pm_test(h, a))
+		return LIBALLOC_E_FOREIGN_POINTER;
+	const run *r = NULL;
+	for (uintptr_t pg = page_floor(a); pm_test(h, pg); pg -= PAGE)
+		if (run_ok(h, (const run *)pg)) {
+			r = (const run *)pg;
+			break;
+		}
+	if (!r || a >= (uintptr_t)r + r->pages * PAGE)
+		return LIBALLOC_E_HEADER;  /* the run header itself was overwritten */
+	if (r->kind != RUN_CHUNK)
+		return LIBALLOC_E_INTERIOR_POINTER;  /* inside a huge run, not its payload start */
+	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + r->pages * PAGE - HDR);
+	while (b < end) {
+		if (!hdr_ok(h, b) || bsize(b) < MIN_BLOCK)
+			return LIBALLOC_E_HEADER;
+		if (a < (uintptr_t)next_blk(b)) {
+			if (a == (uintptr_t)payload(b))
+				return LIBALLOC_E_HEADER;  /* not reached: lookup accepted it */
+			return used(b) ? LIBALLOC_E_INTERIOR_POINTER : LIBALLOC_E_DOUBLE_FREE;
+		}
+		b = next_blk(b);
+	}
+	return LIBALLOC_E_INTERIOR_POINTER;  /* the sentinel */
+}
+
+static int lookup(const heap *h, void *p, blk **out)
+{
+	uintptr_t a = (uintptr_t)p;
+	blk *b = blk_of(p);
+	if (!(a & (ALIGN - 1)) && pm_test(h, (uintptr_t)b) && hdr_ok(h, b)) {
+		if (!used(b))
+			return LIBALLOC_E_DOUBLE_FREE;
+		if (bsize(b) || (b->size & F_HUGE)) {
+			if (!canary_ok(h, b))
+				return LIBALLOC_E_OVERFLOW;
+			*out = b;
+			return LIBALLOC_OK;
+		}
+	}
+	return classify(h, a);
+}
+
+/* Free the live block b (looked up). */
+static void release(heap *h, blk *b, fault *f)
+{
+	if (b->size & F_HUGE) {
+		run *r = huge_run(b);
+		if (!run_ok(h, r) || r->kind != RUN_HUGE) {
+			f->code = LIBALLOC_E_HEADER;
+			f->ptr = payload(b);
+			return;
+		}
+		count_free(h, usable(b) - b->slack);
+		STAT(h->st.huge_blocks--);
+		hdr_set(h, b, b->prev, F_HUGE, 0);
+		huge_release(h, r);
+		return;
+	}
+	size_t size = bsize(b);
+	blk *nx = neighbour(h, b, f), *pv = b->prev ? prev_blk(b) : NULL;
+	if (!nx || (pv && (!verify(h, pv, f) || (!used(pv) && !links_ok(h, pv, f)))))
+		return;
+	count_free(h, size - HDR - b->slack);
+	poison(fill_start(b), size - HDR - 16);
+	uint32_t zero = 0;
+	if (!used(nx)) {
+		size_t nsize = bsize(nx);
+		uint32_t nz = nx->size & F_ZERO;
+		remove_free(h, nx);
+		zero = merge_fill(b, size, zero, nx, nsize, nz);
+		size += nsize;
+	}
+	if (pv && !used(pv)) {
+		size_t psize = bsize(pv);
+		uint32_t pz = pv->size & F_ZERO;
+		remove_free(h, pv);
+		zero = merge_fill(pv, psize, pz, b, size, zero);
+		size += psize;
+		b = pv;
+	}
+	hdr_set(h, b, b->prev, size | zero, 0);
+	set_prev(h, next_blk(b), size);
+	insert_free(h, b);
+	if (whole(b)) {
+		if (h->empty_chunks + 1 > LIBALLOC_KEEP_EMPTY)
+			chunk_release(h, b);
+		else
+			h->empty_chunks++;
+	}
+}
+
+static void h_free(heap *h, void *p, fault *f)
+{
+	blk *b;
+	int e = lookup(h, p, &b);
+	if (e) {
+		f->code = e;
+		f->ptr = p;
+		return;
+	}
+	release(h, b, f);
+}
+
+/* Resize live block b to n bytes without moving it, if possible. */
+static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
+{
+	size_t old = usable(b) - b->slack;
+	if (b->size & F_HUGE) {
+		run *r = huge_run(b);
+		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
+		size_t have = usable(b);
+		if (n + canary_room() > have || block_size(n) <= h->huge_threshold / 2)
+			return false;  /* grow: move; much smaller: move into a chunk */
+		if (have - n > UINT32_MAX && (size_t)((char *)r + r->pages * PAGE - end) < have - n - UINT32_MAX)
+			return false;  /* the slack would not fit its header word even after trimming */
+		size_t keep = (size_t)(end - (char *)r) / PAGE;
+		if (keep < r->pages && port_free(h, end, r->pages - keep)) {
+			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, false);
+			r->pages = keep;
+			r->check = run_hash(h, r);
+		}
+	} else {
+		size_t size = bsize(b), bs = block_size(n);
+		if (bs > h->huge_threshold)
+			return false;
+		blk *nx = neighbour(h, b, f);
+		if (!nx)
+			return false;
+		if (bs > size) {
+			size_t nsize = bsize(nx);
+			if (used(nx) || size + nsize < bs)
+				return false;
+			blk *after = next_blk(nx);
+			uint32_t nz = nx->size & F_ZERO;
+			remove_free(h, nx);
+			if (LIBALLOC_HARDENED && !filled(fill_start(nx), nz ? 0 : POISON, nsize - HDR - 16)) {
+				f->code = LIBALLOC_E_USE_AFTER_FREE;
+				f->ptr = payload(nx);
+			}
+			__builtin_memset(nx, 0, HDR);
+			size += nsize;
+			nx = after;  /* verified by neighbour() */
+			if (size - bs >= MIN_BLOCK) {
+				carve_tail(h, b, bs, size, nz, nx);
+				size = bs;
+			} else {
+				set_prev(h, nx, size);
+			}
+		} else if (size - bs >= MIN_BLOCK) {
+			poison((char *)b + bs, size - bs);
+			carve_tail(h, b, bs, size, 0, nx);
+			size = bs;
+		}
+		b->size = (uint32_t)(size | F_USED);
+	}
+	hdr_set(h, b, b->prev, b->size, usable(b) - n);
+	canary_set(h, b);
+	h->st.in_use += n - old;
+	if (h->st.in_use > h->st.in_use_peak)
+		h->st.in_use_peak = h->st.in_use;
+	return true;
+}
+
+/* ==== 10. API ============================================================ */
+
+static heap g_heap;  /* the default heap */
+
+static void heap_init(heap *h)
+{
+#ifdef LIBALLOC_ENTROPY
+	uint64_t seed = (uint64_t)(LIBALLOC_ENTROPY());
+#else
+	uint64_t seed = (uint64_t)(uintptr_t)h ^ 0x6c69626c6c6f6361ull;
+#endif
+	for (int i = 0; i < 2; i++) {  /* splitmix64 */
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		h->key[i] = z ^ (z >> 31);
+	}
+	h->chunks.next = h->chunks.prev = &h->chunks;
+	h->huges.next = h->huges.prev = &h->huges;
+	h->huge_threshold = LIBALLOC_HUGE_THRESHOLD;
+#ifdef LIBALLOC_ERROR_HANDLER
+	h->handler = LIBALLOC_ERROR_HANDLER;
+#endif
+	h->ready = true;
+}
+
+static bool enter(heap *h)
+{
+	if (liballoc_lock() != 0) {
+		STAT(h->st.lock_failures++);  /* racy by nature: the lock failed */
+		return false;
+	}
+	STAT(h->st.lock_calls++);
+	if (!h->ready)
+		heap_init(h);
+	return true;
+}
+
+static void leave(heap *h, fault *f)
+{
+	if (f->code) {
+		h->st.errors++;
+		f->handler = h->handler;
+	}
+	if (liballoc_unlock() != 0) {
+		STAT(h->st.lock_failures++);
+		if (!f->code) {
+			f->code = LIBALLOC_E_LOCK;
+			f->handler = h->handler;
+		}
+	}
+}
+
+static void report(const fault *f)
+{
+	if (f->code && f->handler)
+		f->handler(f->code, f->ptr);
+}
+
+#ifdef LIBALLOC_SET_ERRNO
+#define SET_ERRNO(e) LIBALLOC_SET_ERRNO(e)
+#else
+#define SET_ERRNO(e) ((void)0)
+#endif
+
+/* Allocate under the lock; no errno (callers differ: posix_memalign must not). */
+static void *api_alloc(size_t n, size_t align, size_t *dirty)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	void *p = NULL;
+	if (!enter(h))
+		return NULL;
+	p = h_alloc(h, n, align, dirty, &f);
+	if (!p)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	report(&f);
+	return p;
+}
+
+static void *nomem(void *p)
+{
+	if (!p)
+		SET_ERRNO(LIBALLOC_ENOMEM);
+	return p;
+}
+
+void *LIBALLOC_PREFIX(malloc)(size_t size)
+{
+	return nomem(api_alloc(size, ALIGN, NULL));
+}
+
+void LIBALLOC_PREFIX(free)(void *ptr)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	if (!ptr)
+		return;
+	if (!enter(h)) {
+		f.code = LIBALLOC_E_LOCK;
+		f.ptr = ptr;
+		f.handler = h->handler;
+	} else {
+		h_free(h, ptr, &f);
+		leave(h, &f);
+	}
+	report(&f);
+}
+
+void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size)
+{
+	size_t n, dirty = 0;
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return nomem(NULL);
+	void *p = api_alloc(n, ALIGN, &dirty);
+	if (p)
+		__builtin_memset(p, 0, min_sz(dirty, n));
+	return nomem(p);
+}
+
+void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	void *q = NULL;
+	size_t copy = 0;
+	bool moved = false;
+	blk *b;
+	if (!ptr)
+		return LIBALLOC_PREFIX(malloc)(size);
+	if (size == 0) {
+		LIBALLOC_PREFIX(free)(ptr);
+		return NULL;
+	}
+	if (!enter(h))
+		return nomem(NULL);
+	int e = lookup(h, ptr, &b);
+	if (e) {
+		f.code = e;
+		f.ptr = ptr;
+	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
+		q = ptr;
+	} else if (!f.code && (q = h_alloc(h, size, ALIGN, NULL, &f)) != NULL) {
+		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? b->slack : 0), size);
+		moved = true;
+	}
+	if (!q && !f.code)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	if (moved) {  /* copy outside the lock, then free the old block */
+		__builtin_memcpy(q, ptr, copy);
+		LIBALLOC_PREFIX(free)(ptr);
+	}
+	report(&f);
+	if (!q)
+		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
+	return q;
+}
+
+void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size)
+{
+	size_t n;
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return nomem(NULL);
+	return LIBALLOC_PREFIX(realloc)(ptr, n);
+}
+
+int LIBALLOC_PREFIX(posix_memalign)(void **memptr, size_t alignment, size_t size)
+{
+	if (alignment % sizeof(void *) || !is_pow2(alignment))
+		return LIBALLOC_EINVAL;
+	void *p = api_alloc(size, alignment < ALIGN ? ALIGN : alignment, NULL);
+	if (!p)
+		return LIBALLOC_ENOMEM;
+	*memptr = p;
+	return 0;
+}
+
+void *LIBALLOC_PREFIX(aligned_alloc)(size_t alignment, size_t size)
+{
+	if (!is_pow2(alignment)) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
+	return nomem(api_alloc(size, alignment < ALIGN ? ALIGN : alignment, NULL));
+}
+
+void *LIBALLOC_PREFIX(memalign)(size_t alignment, size_t size)
+{
+	if (alignment > SIZE_MAX / 2 + 1) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
+	size_t a = ALIGN;
+	while (a < alignment)
+		a <<= 1;
+	return nomem(api_alloc(size, a, NULL));
+}
+
+void *LIBALLOC_PREFIX(valloc)(size_t size)
+{
+	return nomem(api_alloc(size, PAGE, NULL));
+}
+
+void *LIBALLOC_PREFIX(pvalloc)(size_t size)
+{
+	if (size > SIZE_MAX - PAGE)
+		return nomem(NULL);
+	return nomem(api_alloc(size ? align_up(size, PAGE) : PAGE, PAGE, NULL));
+}
+
+size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	size_t n = 0;
+	blk *b;
+	if (!ptr || !enter(h))
+		return 0;
+	if ((f.code = lookup(h, ptr, &b)) != 0)
+		f.ptr = ptr;
+	else
+		n = usable(b) - (LIBALLOC_HARDENED ? b->slack : 0);
+	leave(h, &f);
+	report(&f);
+	return n;
+}
+
+liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	liballoc_error_fn old;
+	if (!enter(h))
+		return NULL;
+	old = h->handler;
+#ifdef LIBALLOC_ERROR_HANDLER
+	h->handler = handler ? handler : LIBALLOC_ERROR_HANDLER;
+#else
+	h->handler = handler;
+#endif
+	leave(h, &f);
+	report(&f);
+	return old;
+}
+
+/* ==== 11. Introspection ================================================== */
+
+void liballoc_stats(struct liballoc_stats *out)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	if (!enter(h)) {
+		__builtin_memset(out, 0, sizeof *out);
+		return;
+	}
+	*out = h->st;
+	leave(h, &f);
+	report(&f);
+}
+
+const char *liballoc_strerror(int error)
+{
+	static const char *const text[LIBALLOC_E_COUNT] = {
+		[LIBALLOC_OK] = "no error",
+		[LIBALLOC_E_FOREIGN_POINTER] = "pointer not from this heap",
+		[LIBALLOC_E_INTERIOR_POINTER] = "pointer into the middle of a block",
+		[LIBALLOC_E_DOUBLE_FREE] = "double free (block already free)",
+		[LIBALLOC_E_HEADER] = "block header overwritten (heap corruption)",
+		[LIBALLOC_E_OVERFLOW] = "write past the end of a block (canary overwritten)",
+		[LIBALLOC_E_USE_AFTER_FREE] = "write to freed memory (poison overwritten)",
+		[LIBALLOC_E_FREE_LIST] = "free-list links overwritten (heap corruption)",
+		[LIBALLOC_E_LOCK] = "the lock or unlock hook failed",
+		[LIBALLOC_E_PORT] = "the port broke its contract",
+		[LIBALLOC_E_BLOCK_SIZE] = "block size invalid or overruns its chunk",
+		[LIBALLOC_E_BOUNDARY_TAG] = "boundary tag disagrees with the previous block",
+		[LIBALLOC_E_UNCOALESCED] = "two adjacent free blocks",
+		[LIBALLOC_E_BITMAP] = "size-class bitmap disagrees with the free lists",
+		[LIBALLOC_E_FREE_CLASS] = "free block in the wrong size-class list",
+		[LIBALLOC_E_FREE_MISSING] = "free block missing from the free lists",
+		[LIBALLOC_E_RUN] = "page run header or run list broken",
+		[LIBALLOC_E_PAGEMAP] = "page map disagrees with the runs held",
+		[LIBALLOC_E_ACCOUNTING] = "counters disagree with the heap walk",
+	};
+	return error >= 0 && error < LIBALLOC_E_COUNT ? text[error] : "unknown error";
+}
+
+/* Are all pages of run r marked in the page map? */
+static bool run_mapped(const heap *h, const run *r)
+{
+	for (size_t i = 0; i < r->pages; i++)
+		if (!pm_test(h, (uintptr_t)r + i * PAGE))
+			return false;
+	return true;
+}
+
+/* Totals found by the walk, compared with the counters at the end. */
+typedef struct tally {
+	size_t in_use, live, huge, free_blocks, free_bytes, chunks, empty, obtained;
+} tally;
+
+static int check_chunk(const heap *h, const run *r, tally *t)
+{
+	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + r->pages * PAGE - HDR);
+	size_t prev = 0;
+	bool prev_free = false;
+	for (;;) {
+		if (b > end)
+			return LIBALLOC_E_BLOCK_SIZE;
+		if (!hdr_ok(h, b))
+			return LIBALLOC_E_HEADER;
+		if (b->prev != prev)
+			return LIBALLOC_E_BOUNDARY_TAG;
+		size_t s = bsize(b);
+		if (s == 0) {
+			if (b != end || b->size != F_USED)
+				return LIBALLOC_E_BLOCK_SIZE;
+			return LIBALLOC_OK;
+		}
+		if (s < MIN_BLOCK || (const char *)b + s > (const char *)end || (b->size & F_HUGE))
+			return LIBALLOC_E_BLOCK_SIZE;
+		if (used(b)) {
+			if ((b->size & F_ZERO) || b->slack > s - HDR)
+				return LIBALLOC_E_BLOCK_SIZE;
+			if (!canary_ok(h, b))
+				return LIBALLOC_E_OVERFLOW;
+			t->in_use += s - HDR - b->slack;
+			t->live++;
+		} else {
+			if (prev_free)
+				return LIBALLOC_E_UNCOALESCED;
+			if (LIBALLOC_HARDENED && !filled(fill_start(b), (b->size & F_ZERO) ? 0 : POISON, s - HDR - 16))
+				return LIBALLOC_E_USE_AFTER_FREE;
+			t->free_blocks++;
+			t->free_bytes += s;
+			if (whole(b))
+				t->empty++;
+		}
+		prev_free = !used(b);
+		prev = s;
+		b = next_blk(b);
+	}
+}
+
+static int check_lists(const heap *h, const tally *t)
+{
+	size_t seen = 0;
+	for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+		if (!!(h->fl_map >> fl & 1) != (h->sl_map[fl] != 0))
+			return LIBALLOC_E_BITMAP;
+		for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+			const blk *b = h->free[fl][sl], *back = NULL;
+			if (!!(h->sl_map[fl] >> sl & 1) != (b != NULL))
+				return LIBALLOC_E_BITMAP;
+			for (; b; back = b, b = demangle(h, L(b)->next)) {
+				unsigned f, s;
+				if (++seen > t->free_blocks || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || used(b) ||
+				    demangle(h, L(b)->prev) != back)
+					return LIBALLOC_E_FREE_LIST;
+				mapping(bsize(b), &f, &s);
+				if (f != fl || s != sl)
+					return LIBALLOC_E_FREE_CLASS;
+			}
+		}
+	}
+	return seen == t->free_blocks ? LIBALLOC_OK : LIBALLOC_E_FREE_MISSING;
+}
+
+static int check_huge(const heap *h, const run *r, tally *t)
+{
+	if (r->kind == RUN_DEAD)
+		return LIBALLOC_OK;
+	if (r->kind != RUN_HUGE)
+		return LIBALLOC_E_RUN;
+	/* The header is the only valid one in the first page(s) past the run header. */
+	for (const blk *b = (const blk *)((const char *)r + RUN_HDR); (const char *)b < (const char *)r + r->pages * PAGE;
+	     b++) {
+		if (hdr_ok(h, b) && (b->size & F_HUGE) && huge_run(b) == r) {
+			if (!used(b) || bsize(b) || b->slack > usable(b))
+				return LIBALLOC_E_BLOCK_SIZE;
+			if (!canary_ok(h, b))
+				return LIBALLOC_E_OVERFLOW;
+			t->in_use += usable(b) - b->slack;
+			t->live++;
+			t->huge++;
+			return LIBALLOC_OK;
+		}
+	}
+	return LIBALLOC_E_HEADER;
+}
+
+static int check_heap(const heap *h)
+{
+	tally t = {0};
+	int e;
+	const run *heads[2] = {&h->chunks, &h->huges};
+	for (int k = 0; k < 2; k++) {
+		size_t n = 0;
+		for (const run *r = heads[k]->next; r != heads[k]; r = r->next) {
+			if (++n > h->st.obtained / PAGE || r->next->prev != r || !run_ok(h, r) ||
+			    (k == 0) != (r->kind == RUN_CHUNK))
+				return LIBALLOC_E_RUN;
+			if (r->kind != RUN_DEAD && !run_mapped(h, r))
+				return LIBALLOC_E_PAGEMAP;
+			t.obtained += r->pages * PAGE;
+			if (k == 0) {
+				t.chunks++;
+				if ((e = check_chunk(h, r, &t)) != 0)
+					return e;
+			} else if ((e = check_huge(h, r, &t)) != 0) {
+				return e;
+			}
+		}
+	}
+	if ((e = check_lists(h, &t)) != 0)
+		return e;
+	if (t.in_use != h->st.in_use || t.live != h->st.live_blocks || t.free_bytes != h->st.free_bytes ||
+	    t.empty != h->empty_chunks || t.obtained + h->st.metadata != h->st.obtained ||
+	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
+		return LIBALLOC_E_ACCOUNTING;
+	return LIBALLOC_OK;
+}
+
+int liballoc_check(void)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	if (!enter(h))
+		return LIBALLOC_E_LOCK;
+	int e = check_heap(h);
+	leave(h, &f);
+	report(&f);
+	return e;
+}
+
+size_t liballoc_trim(void)
+{
+	heap *h = &g_heap;
+	fault f = {0};
+	size_t bytes = 0;
+	if (!enter(h))
+		return 0;
+	for (run *r = h->chunks.next, *nx; r != &h->chunks; r = nx) {
+		nx = r->next;
+		blk *b = chunk_first(r);
+		if (!used(b) && whole(b)) {
+			h->empty_chunks--;
+			bytes += chunk_release(h, b);
+		}
+	}
+	for (run *r = h->huges.next, *nx; r != &h->huges; r = nx) {
+		nx = r->next;
+		if (r->kind == RUN_DEAD)
+			bytes += huge_release(h, r);
+	}
+	leave(h, &f);
+	report(&f);
+	return bytes;
+}

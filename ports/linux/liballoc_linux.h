@@ -1,0 +1,25 @@
+/* liballoc_linux.h — liballoc configuration of the Linux port: liballoc becomes the process's malloc. */
+/* SPDX-License-Identifier: MIT */
+/*
+ * Included by liballoc.h through -DLIBALLOC_CONFIG_HEADER. Only macros and
+ * prototypes: the core stays freestanding; the hosted code lives in os.c,
+ * glibc.c and diag.c.
+ */
+#ifndef LIBALLOC_LINUX_CONFIG_H
+#define LIBALLOC_LINUX_CONFIG_H
+
+#include <stdint.h>
+
+#define LIBALLOC_PREFIX(name) name                      /* malloc, free, ... */
+#define LIBALLOC_API __attribute__((visibility("default")))
+#define LIBALLOC_PAGES_ZEROED 1                        /* anonymous mmap pages are zero */
+
+void liballoc_linux_set_errno(int e);
+void liballoc_linux_report(int error, void *ptr);
+uint64_t liballoc_linux_entropy(void);
+
+#define LIBALLOC_SET_ERRNO(e) liballoc_linux_set_errno(e)
+#define LIBALLOC_ERROR_HANDLER liballoc_linux_report
+#define LIBALLOC_ENTROPY() liballoc_linux_entropy()
+
+#endif

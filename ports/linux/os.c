@@ -1,0 +1,64 @@
+/* os.c — the Linux port's four hooks: pages from mmap/munmap, a mutex, and fork safety. */
+/* SPDX-License-Identifier: MIT */
+/*
+ * Preconditions (the core's contract, liballoc.h section 2): alloc_page and
+ * free_page run with the heap lock held and must not allocate. So this file calls
+ * only system calls and pthread mutex functions, none of which allocates.
+ *
+ * LIBALLOC_PAGE_SIZE must be a multiple of the kernel's page size, so every range
+ * the core passes to free_page (whole runs or page-aligned sub-ranges) is one that
+ * munmap accepts; the constructor checks it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "liballoc.h"
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *liballoc_alloc_page(size_t pages)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(pages, (size_t)LIBALLOC_PAGE_SIZE, &bytes))
+		return NULL;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int liballoc_free_page(void *addr, size_t pages)
+{
+	int saved = errno;  /* free() must preserve errno */
+	int r = munmap(addr, pages * (size_t)LIBALLOC_PAGE_SIZE);
+	errno = saved;
+	return r;
+}
+
+int liballoc_lock(void)
+{
+	return pthread_mutex_lock(&heap_lock);
+}
+
+int liballoc_unlock(void)
+{
+	return pthread_mutex_unlock(&heap_lock);
+}
+
+/* fork() while another thread holds the heap lock would leave the child with a lock
+ * nobody will release. Take it before forking, release it on both sides. */
+static void before_fork(void) { pthread_mutex_lock(&heap_lock); }
+static void after_fork(void) { pthread_mutex_unlock(&heap_lock); }
+
+__attribute__((constructor)) static void linux_port_init(void)
+{
+	if (getauxval(AT_PAGESZ) > LIBALLOC_PAGE_SIZE || LIBALLOC_PAGE_SIZE % getauxval(AT_PAGESZ)) {
+		static const char msg[] = "liballoc: LIBALLOC_PAGE_SIZE is not a multiple of the system page size\n";
+		(void)!write(2, msg, sizeof msg - 1);
+		abort();
+	}
+	pthread_atfork(before_fork, after_fork, after_fork);
+}

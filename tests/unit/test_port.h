@@ -1,0 +1,44 @@
+/* test_port.h — the unit tests' port: a fixed arena with failure injection and hook counters. */
+/* SPDX-License-Identifier: MIT */
+#ifndef TEST_PORT_H
+#define TEST_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "liballoc.h"
+
+#define TEST_ARENA_BYTES ((size_t)64 << 20)
+
+/* What the hooks saw and what they are told to do. Counters only grow; tests
+ * compare before/after values. */
+struct test_port {
+	/* counters */
+	size_t alloc_calls, free_calls, lock_calls, unlock_calls;
+	int lock_depth;             /* 1 inside the allocator */
+	int max_lock_depth;         /* must stay 1: the core never nests the lock */
+	bool hook_outside_lock;     /* a page hook was called without the lock */
+	/* failure injection: the next alloc_page call number `fail_alloc_at` fails
+	 * (counted from the moment it is set, 1 = the next call); fail_alloc_every
+	 * fails every k-th call; fail_alloc_all fails all. Same for free_page and lock. */
+	size_t fail_alloc_at, fail_alloc_every, fail_free_at, fail_free_every;
+	bool fail_alloc_all, fail_free_all, fail_lock, fail_unlock;
+	size_t alloc_seen, free_seen;  /* calls since the last injection was armed */
+	/* the error handler's record */
+	size_t errors;
+	int last_error;
+	void *last_ptr;
+	int last_errno;
+};
+
+extern struct test_port tp;
+
+/* Reset the counters and injections (not the heap, which lives as long as the process). */
+void test_port_reset(void);
+/* Pages of the arena currently handed to the heap. */
+size_t test_port_pages_out(void);
+/* Does the arena contain [p, p + n)? */
+bool test_port_in_arena(const void *p, size_t n);
+
+#endif
