@@ -868,7 +868,7 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 }
 
 /* Allocate n bytes aligned to `align` (a power of two >= 16). */
-static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
+static void *h_alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
 	if (n > MAX_REQUEST)
 		return NULL;
@@ -910,6 +910,14 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 		b = nb;
 	}
 	return use_block(h, b, bs, n, dirty, f);
+}
+
+static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
+{
+	void *p = h_alloc_block(h, n, align, dirty, f);
+	if (p)
+		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
+	return p;
 }
 
 /*
@@ -1020,6 +1028,7 @@ static void h_free(heap *h, void *p, fault *f)
 		f->ptr = p;
 		return;
 	}
+	LIBALLOC_ON_FREE(p, usable(b));
 	release(h, b, f);
 }
 
@@ -1077,6 +1086,7 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 	}
 	hdr_set(h, b, b->prev, b->size, usable(b) - n);
 	canary_set(h, b);
+	LIBALLOC_ON_RESIZE(payload(b), old, n);
 	h->st.in_use += n - old;
 	if (h->st.in_use > h->st.in_use_peak)
 		h->st.in_use_peak = h->st.in_use;

@@ -105,7 +105,25 @@
  *                            key the header check words; default: derived from the
  *                            heap's address (deterministic).
  *   LIBALLOC_ENOMEM, LIBALLOC_EINVAL   errno values (default 12 and 22, as on Linux).
+ *
+ * Optional instrumentation macros, for tools that track blocks (e.g. Valgrind's
+ * client requests VALGRIND_MALLOCLIKE_BLOCK / FREELIKE_BLOCK / RESIZEINPLACE_BLOCK).
+ * All are called with the heap lock held, must not allocate, default to nothing:
+ *   LIBALLOC_ON_ALLOC(p, n, zeroed)   block p of n requested bytes handed out;
+ *                                     zeroed: the caller (calloc) will return it all zero.
+ *   LIBALLOC_ON_FREE(p, usable)       block p (usable bytes) is being freed; the core
+ *                                     writes its links into it right after.
+ *   LIBALLOC_ON_RESIZE(p, old, new)   block p resized in place from old to new bytes.
  */
+#ifndef LIBALLOC_ON_ALLOC
+#define LIBALLOC_ON_ALLOC(p, n, zeroed) ((void)0)
+#endif
+#ifndef LIBALLOC_ON_FREE
+#define LIBALLOC_ON_FREE(p, usable) ((void)0)
+#endif
+#ifndef LIBALLOC_ON_RESIZE
+#define LIBALLOC_ON_RESIZE(p, old, new) ((void)0)
+#endif
 #ifndef LIBALLOC_ENOMEM
 #define LIBALLOC_ENOMEM 12
 #endif
