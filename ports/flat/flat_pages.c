@@ -96,11 +96,12 @@ void *flat_pages_alloc(struct flat_pages *fp, size_t n, uintptr_t limit)
 	size_t end = fp->pages;
 	if (n == 0 || n > fp->free)
 		return NULL;
-	if (limit < fp->base + ((uintptr_t)fp->pages << fp->shift)) {
-		if (limit < fp->base)
-			return NULL;
-		end = (size_t)((limit - fp->base) >> fp->shift);  /* runs must end at or below limit */
-	}
+	if (limit < fp->base)
+		return NULL;
+	/* Runs must end at or below limit. Measured from base, so a region that ends
+	 * at the top of the address space does not wrap. */
+	if ((limit - fp->base) >> fp->shift < fp->pages)
+		end = (size_t)((limit - fp->base) >> fp->shift);
 	for (size_t i = scan(fp->avail, fp->hint, end, true); i < end;) {
 		size_t stop = scan(fp->avail, i, end, false);
 		if (stop - i >= n) {
@@ -138,4 +139,16 @@ bool flat_pages_given(const struct flat_pages *fp, uintptr_t addr)
 		return false;
 	size_t i = (size_t)((addr - fp->base) >> fp->shift);
 	return i < fp->pages && bit(fp->given, i);
+}
+
+size_t flat_pages_largest(const struct flat_pages *fp)
+{
+	size_t best = 0;
+	for (size_t i = scan(fp->avail, fp->hint, fp->pages, true); i < fp->pages;) {
+		size_t stop = scan(fp->avail, i, fp->pages, false);
+		if (stop - i > best)
+			best = stop - i;
+		i = scan(fp->avail, stop, fp->pages, true);
+	}
+	return best;
 }

@@ -58,4 +58,8 @@ int flat_pages_free(struct flat_pages *fp, void *addr, size_t n);
 /* Is the page containing addr handed out? */
 bool flat_pages_given(const struct flat_pages *fp, uintptr_t addr);
 
+/* Pages in the longest free run: the largest n for which flat_pages_alloc(fp, n,
+ * UINTPTR_MAX) succeeds now. O(pages / 32 + free runs). */
+size_t flat_pages_largest(const struct flat_pages *fp);
+
 #endif /* FLAT_PAGES_H */

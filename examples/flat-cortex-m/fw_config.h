@@ -1,0 +1,15 @@
+/* fw_config.h — liballoc configuration of the Cortex-M3 firmware (LIBALLOC_CONFIG_HEADER for every firmware source). */
+/* SPDX-License-Identifier: MIT */
+#ifndef FW_CONFIG_H
+#define FW_CONFIG_H
+
+/* Interrupt handlers allocate: mask interrupts (PRIMASK) around the heap. */
+#define LIBALLOC_FLAT_LOCK LIBALLOC_FLAT_LOCK_IRQ
+/* The heap is [__heap_start, __heap_end) from link.ld; no init call needed. */
+#define LIBALLOC_FLAT_HEAP_SYMBOLS 1
+
+/* Misuse is printed on the UART (the self-test then fails on stats.errors). */
+void fw_on_error(int error, void *ptr);
+#define LIBALLOC_ERROR_HANDLER fw_on_error
+
+#endif
