@@ -1,0 +1,407 @@
+/* kernel.c — the x86 example kernel: PMM from the Multiboot map, paging, kmalloc on top, and the allocator self-test. */
+/* SPDX-License-Identifier: MIT */
+/*
+ * Boot sequence: serial console, GDT/IDT/PIC; the PMM from the Multiboot memory
+ * map; a page directory identity-mapping physical memory (the null page left
+ * out) and paging on; the heap hooks over a virtual range of their own at
+ * HEAP_BASE; the timer on and interrupts enabled; then checks of each layer on
+ * the real CPU, the shared self-test (examples/common/selftest.c), and a final
+ * account of every frame. Exits QEMU through isa-debug-exit: 0x10 (status 33)
+ * on PASS, 0x11 (status 35) on FAIL.
+ *
+ * Command line (QEMU -append): seed=N and ops=N set the randomized phase.
+ */
+#include "kernel.h"
+#include "liballoc.h"
+#include "multiboot.h"
+#include "selftest.h"
+#include "x86_cpu.h"
+#include "x86_port.h"
+
+#define MiB 0x100000u
+#define HEAP_BASE 0xC0000000u                /* kernel heap: [3 GiB, 3.75 GiB) */
+#define HEAP_PAGES (0x30000000u / X86_PAGE_SIZE)
+#define IDENTITY_MAX 0x40000000u             /* identity map at most the first GiB */
+#define SCRATCH_VA 0xBFFFF000u               /* the VMM check's page, outside both */
+#define TIMER_HZ 1000u
+
+extern char kernel_start[], kernel_end[];
+
+static uint32_t pmm_bits[X86_PMM_STORAGE_WORDS(X86_PMM_MAX_FRAMES)];
+static uint32_t heap_bits[X86_HEAP_STORAGE_WORDS(HEAP_PAGES)];
+static struct x86_pmm pmm;
+static struct x86_vmm vmm;
+static struct x86_mm mm = {&pmm, &vmm};
+static struct x86_heap_ops heap_ops;
+static uint32_t identity_top;
+
+/* ---- checks ----------------------------------------------------------------- */
+
+static unsigned long checks;
+static const char *failure;
+
+/* Count a check; print and remember the first failure. */
+static bool check(bool ok, const char *what)
+{
+	checks++;
+	if (!ok) {
+		console_write("x86: check failed: ");
+		console_write(what);
+		console_write("\n");
+		if (!failure)
+			failure = what;
+	}
+	return ok;
+}
+
+/* Stop at once if a layer the next one builds on is broken. */
+static void require(bool ok, const char *what)
+{
+	if (!check(ok, what))
+		kernel_fail(what);
+}
+
+void x86_liballoc_report(int error, void *ptr)
+{
+	console_write("liballoc: ");
+	console_write(liballoc_strerror(error));
+	console_write(" at ");
+	console_hex((uintptr_t)ptr, 8);
+	console_write("\n");
+}
+
+static bool touch_faults(volatile unsigned char *addr);
+
+/* ---- boot information --------------------------------------------------------- */
+
+/* Physical memory is identity mapped (before paging: all of it; after: below
+ * identity_top, where the boot structures and every page table live). */
+static const void *phys_read(uint32_t pa) { return (const void *)(uintptr_t)pa; }
+
+static uint64_t seed = 0x9E3779B97F4A7C15ull;
+static unsigned ops = 10000;
+
+/* seed=N and ops=N anywhere on the command line. */
+static void parse_cmdline(const char *s)
+{
+	while (*s) {
+		uint64_t *target64 = 0;
+		unsigned *target = 0;
+		if (s[0] == 's' && s[1] == 'e' && s[2] == 'e' && s[3] == 'd' && s[4] == '=')
+			target64 = &seed, s += 5;
+		else if (s[0] == 'o' && s[1] == 'p' && s[2] == 's' && s[3] == '=')
+			target = &ops, s += 4;
+		if (target || target64) {
+			uint64_t v = 0;
+			while (*s >= '0' && *s <= '9')
+				v = v * 10 + (uint64_t)(*s++ - '0');
+			if (target)
+				*target = (unsigned)v;
+			else
+				*target64 = v;
+		}
+		while (*s && *s != ' ')
+			s++;
+		while (*s == ' ')
+			s++;
+	}
+}
+
+static void print_memory_map(const struct multiboot_info *mbi)
+{
+	if (!(mbi->flags & MULTIBOOT_INFO_MMAP))
+		return;
+	const char *p = phys_read(mbi->mmap_addr), *end = p + mbi->mmap_length;
+	while (p + sizeof(struct multiboot_mmap_entry) <= end) {
+		const struct multiboot_mmap_entry *e = (const void *)p;
+		console_write("x86: mmap ");
+		console_hex(e->addr, 9);
+		console_write("-");
+		console_hex(e->addr + e->len - 1, 9);
+		console_write(e->type == MULTIBOOT_MEMORY_AVAILABLE ? " available\n" : " reserved\n");
+		if (e->size < 20)
+			break;
+		p += e->size + 4;
+	}
+}
+
+/* ---- PMM ---------------------------------------------------------------------- */
+
+static size_t pmm_start(uint32_t mbi_phys)
+{
+	uint32_t ks = (uint32_t)kernel_start, ke = (uint32_t)kernel_end;
+	size_t free0 = x86_pmm_init_multiboot(&pmm, mbi_phys, phys_read, ks, ke, pmm_bits,
+					      sizeof pmm_bits / sizeof pmm_bits[0]);
+	require(free0 > 0, "the PMM found usable memory");
+	console_write("x86: pmm: ");
+	console_dec(pmm.usable);
+	console_write(" frames usable, ");
+	console_dec(free0);
+	console_write(" free after reserving low memory, the kernel [");
+	console_hex(ks, 8);
+	console_write(", ");
+	console_hex(ke, 8);
+	console_write(") and the boot information\n");
+
+	/* The PMM's promises on the live map. */
+	check(!x86_pmm_allocated(&pmm, ks) && x86_pmm_free(&pmm, ks, 1) != 0,
+	      "pmm: freeing a frame never handed out (the kernel image) is refused");
+	check(x86_pmm_free(&pmm, 0x1000, 1) != 0, "pmm: low memory is never handed out");
+	uint32_t f = x86_pmm_alloc(&pmm);
+	check(f >= MiB && f % X86_FRAME_SIZE == 0 && x86_pmm_allocated(&pmm, f), "pmm: one frame above 1 MiB");
+	check(f < ks || f >= ke, "pmm: the frame is not inside the kernel image");
+	check(x86_pmm_free(&pmm, f, 1) == 0, "pmm: the frame goes back");
+	check(x86_pmm_free(&pmm, f, 1) != 0, "pmm: a double free is refused");
+	uint32_t dma = x86_pmm_alloc_below(&pmm, 16, 16 * MiB);
+	check(dma && dma + 16 * X86_FRAME_SIZE <= 16 * MiB, "pmm: a 16-frame run ending below 16 MiB");
+	uint32_t run = x86_pmm_alloc_run(&pmm, 64);
+	check(run != 0 && (run >= dma + 16 * X86_FRAME_SIZE || run + 64 * X86_FRAME_SIZE <= dma),
+	      "pmm: a 64-frame contiguous run, disjoint from the first");
+	check(x86_pmm_free(&pmm, dma, 16) == 0 && x86_pmm_free(&pmm, run + 32 * X86_FRAME_SIZE, 32) == 0 &&
+	      x86_pmm_free(&pmm, run, 32) == 0, "pmm: runs go back, also in pieces");
+	check(x86_pmm_free_frames(&pmm) == free0, "pmm: every frame back after the checks");
+	return free0;
+}
+
+/* ---- VMM and paging ------------------------------------------------------------- */
+
+static uint32_t table_alloc(void *ctx)
+{
+	/* Page tables must be reachable through the identity map. */
+	return x86_pmm_alloc_below(((struct x86_mm *)ctx)->pmm, 1, identity_top);
+}
+
+static uint32_t *table_ptr(void *ctx, uint32_t pa)
+{
+	(void)ctx;
+	return (uint32_t *)(uintptr_t)pa;
+}
+
+static void invalidate(void *ctx, uint32_t va)
+{
+	(void)ctx;
+	x86_invlpg(va);
+}
+
+static void paging_start(void)
+{
+	uint64_t top = ((uint64_t)pmm.frames.pages * X86_FRAME_SIZE + 4 * MiB - 1) & ~(uint64_t)(4 * MiB - 1);
+	identity_top = top < IDENTITY_MAX ? (uint32_t)top : IDENTITY_MAX;
+	require((uint32_t)kernel_end <= identity_top, "the kernel lies inside the identity map");
+	const struct x86_vmm_ops ops = {table_alloc, table_ptr, invalidate, &mm};
+	uint32_t dir = x86_pmm_alloc_below(&pmm, 1, identity_top);
+	require(dir != 0 && x86_vmm_init(&vmm, dir, &ops) == X86_VMM_OK, "vmm: a page directory");
+	/* Identity map from 4 KiB: the null page stays unmapped so NULL faults. */
+	bool ok = true;
+	for (uint32_t pa = X86_PAGE_SIZE; pa < identity_top && ok; pa += X86_PAGE_SIZE)
+		ok = x86_vmm_map(&vmm, pa, pa, X86_PTE_WRITE) == X86_VMM_OK;
+	require(ok, "vmm: identity map of physical memory");
+	x86_paging_enable(dir);
+	require(x86_read_cr0() & 0x80000000u, "paging is on (CR0.PG)");
+	console_write("x86: paging on: directory at ");
+	console_hex(dir, 8);
+	console_write(", identity map [0x00001000, ");
+	console_hex(identity_top, 8);
+	console_write(") in ");
+	console_dec(vmm.tables);
+	console_write(" page tables, kernel heap at ");
+	console_hex(HEAP_BASE, 8);
+	console_write(" (");
+	console_dec((uint64_t)HEAP_PAGES * X86_PAGE_SIZE / MiB);
+	console_write(" MiB of address space)\n");
+
+	/* The MMU walks our tables: a page written through a fresh mapping is the
+	 * frame read through the identity map. */
+	uint32_t pa, flags, f = x86_pmm_alloc(&pmm);
+	require(f != 0 && x86_vmm_map(&vmm, SCRATCH_VA, f, X86_PTE_WRITE) == X86_VMM_OK, "vmm: map a page");
+	volatile uint32_t *v = (volatile uint32_t *)SCRATCH_VA, *p = (volatile uint32_t *)(uintptr_t)f;
+	for (unsigned i = 0; i < 1024; i++)
+		v[i] = 0xA5A50000u + i;
+	bool same = true;
+	for (unsigned i = 0; i < 1024; i++)
+		same = same && p[i] == 0xA5A50000u + i;
+	check(same, "vmm: the MMU translates through the new page table");
+	check(x86_vmm_query(&vmm, SCRATCH_VA + 12, &pa, &flags) == X86_VMM_OK && pa == f + 12 &&
+		      (flags & (X86_PTE_PRESENT | X86_PTE_WRITE | X86_PTE_DIRTY)) ==
+			      (X86_PTE_PRESENT | X86_PTE_WRITE | X86_PTE_DIRTY),
+	      "vmm: query finds the mapping, and the CPU set its dirty bit");
+	check(x86_vmm_map(&vmm, SCRATCH_VA, f, X86_PTE_WRITE) == X86_VMM_EEXIST, "vmm: mapping twice is refused");
+	/* The translation is in the TLB now: only invlpg makes this read fault. */
+	check(x86_vmm_unmap(&vmm, SCRATCH_VA, &pa) == X86_VMM_OK && pa == f, "vmm: unmap returns the frame");
+	check(touch_faults((volatile unsigned char *)SCRATCH_VA), "vmm: an unmapped page faults (invlpg)");
+	check(touch_faults((volatile unsigned char *)0), "vmm: the null page is not mapped");
+	check(x86_pmm_free(&pmm, f, 1) == 0, "pmm: the scratch frame goes back");
+}
+
+/* ---- heap lock --------------------------------------------------------------------- */
+
+static bool irq_on(void) { return x86_eflags() & X86_EFLAGS_IF; }
+
+/* The lock hooks on the real CPU, with the timer ticking. */
+static void lock_checks(void)
+{
+	check(irq_on(), "lock: interrupts on before");
+	check(liballoc_lock() == 0 && !irq_on(), "lock: lock disables interrupts");
+	check(liballoc_lock() == 0 && liballoc_unlock() == 0 && !irq_on() && x86_heap_lock_depth() == 1,
+	      "lock: a nested unlock leaves interrupts off");
+	/* Wait until the timer has raised IRQ 0: it must stay pending, not run. */
+	uint32_t ticks = timer_ticks;
+	bool pending = false;
+	for (unsigned long spin = 0; spin < 200000000ul && !pending; spin++)
+		pending = timer_pending();
+	check(pending && timer_ticks == ticks, "lock: the timer interrupt waits while the lock is held");
+	check(liballoc_unlock() == 0 && irq_on(), "lock: the outermost unlock restores interrupts");
+	for (unsigned spin = 0; spin < 100000 && timer_ticks == ticks; spin++)
+		__asm__ volatile("pause");
+	check(timer_ticks != ticks, "lock: the pending interrupt runs after unlock");
+	/* The kernel holding the lock around the allocator (the core nests it). */
+	liballoc_lock();
+	void *p = kmalloc(100);
+	check(p && !irq_on(), "lock: kmalloc inside the kernel's own lock keeps interrupts off");
+	kfree(p);
+	liballoc_unlock();
+	check(irq_on(), "lock: ... and they come back after");
+	/* Interrupts already off: unlock must not turn them on. */
+	uint32_t saved = x86_irq_save();
+	check(liballoc_lock() == 0 && liballoc_unlock() == 0 && !irq_on(), "lock: unlock keeps interrupts off if they were");
+	x86_irq_restore(saved);
+	check(liballoc_unlock() != 0 && irq_on(), "lock: an unbalanced unlock is refused");
+}
+
+/* ---- the self-test ------------------------------------------------------------------ */
+
+/* The self-test's console: its verdict line is held back so the kernel's own
+ * final checks come before it, and the verdict stays the last line. */
+static char line[160], verdict[160];
+static size_t line_len;
+
+static bool starts(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return false;
+	return true;
+}
+
+static void selftest_write(const char *s)
+{
+	for (; *s; s++) {
+		line[line_len++] = *s;
+		if (*s != '\n' && line_len < sizeof line - 1)
+			continue;
+		line[line_len] = 0;
+		line_len = 0;
+		if (starts(line, "liballoc-selftest: PASS") || starts(line, "liballoc-selftest: FAIL")) {
+			for (size_t i = 0; i < sizeof verdict; i++)
+				verdict[i] = line[i];
+		} else {
+			console_write(line);
+		}
+	}
+}
+
+static unsigned touched_faults;  /* touches that reported a fault: 2 by paging_start */
+
+static bool touch_faults(volatile unsigned char *addr)
+{
+	bool faulted = cpu_touch_faults(addr);
+	touched_faults += faulted;
+	return faulted;
+}
+
+static size_t port_pages(void) { return x86_heap_pages(); }
+
+/* Every frame the PMM handed out is the page directory, a page table, or a
+ * page liballoc still holds (its page map: the self-test has trimmed the rest). */
+static void frame_account(size_t free0)
+{
+	size_t free_now = x86_pmm_free_frames(&pmm), held = x86_heap_pages();
+	console_write("x86: frames: ");
+	console_dec(free0);
+	console_write(" free at boot, ");
+	console_dec(free_now);
+	console_write(" free now; handed out: 1 page directory + ");
+	console_dec(vmm.tables);
+	console_write(" page tables + ");
+	console_dec(held);
+	console_write(" heap pages (liballoc's page map)\n");
+	check(free_now + 1 + vmm.tables + held == free0, "every frame is back in the PMM except page tables");
+	check(x86_heap_errors() == 0, "the hooks met no inconsistency");
+	check(x86_heap_lock_depth() == 0 && irq_on(), "the lock is released and interrupts are on");
+	check(expected_faults == touched_faults && touched_faults >= 4,
+	      "every page fault was one a touch expected (2 from the VMM checks, 2 or more from the trim test)");
+	console_write("x86: timer ticks during the run: ");
+	console_dec(timer_ticks);
+	console_write(", expected page faults: ");
+	console_dec(expected_faults);
+	console_write("\n");
+}
+
+/* "liballoc-selftest: PASS <n> checks" with the kernel's checks added to n. */
+static void print_pass(void)
+{
+	const char *s = verdict + sizeof "liballoc-selftest: PASS " - 1;
+	uint64_t n = 0;
+	while (*s >= '0' && *s <= '9')
+		n = n * 10 + (uint64_t)(*s++ - '0');
+	console_write("liballoc-selftest: PASS ");
+	console_dec(n + checks);
+	console_write(" checks\n");
+}
+
+void kmain(uint32_t magic, uint32_t mbi_phys);
+
+void kmain(uint32_t magic, uint32_t mbi_phys)
+{
+	console_init();
+	console_write("x86-kernel: liballoc on a paged i686 kernel\n");
+	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
+		kernel_fail("not started by a Multiboot boot loader");
+	cpu_init();
+	const struct multiboot_info *mbi = phys_read(mbi_phys);
+	if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
+		parse_cmdline(phys_read(mbi->cmdline));
+	print_memory_map(mbi);
+	size_t free0 = pmm_start(mbi_phys);
+	paging_start();
+
+	x86_heap_ops_init(&heap_ops, &mm);
+	require(x86_heap_init(&heap_ops, HEAP_BASE, HEAP_PAGES, heap_bits) == 0, "heap: hooks initialised");
+	timer_start(TIMER_HZ);
+	__asm__ volatile("sti");
+	lock_checks();
+
+	struct selftest_env env = {
+		.write = selftest_write,
+		.heap_bytes = x86_pmm_free_frames(&pmm) * (size_t)X86_FRAME_SIZE,
+		.port_pages = port_pages,
+		.touch_faults = touch_faults,
+		.seed = seed,
+		.ops = ops,
+	};
+	console_write("x86: self-test: seed=");
+	console_dec(seed);
+	console_write(" ops=");
+	console_dec(ops);
+	console_write(" heap_bytes=");
+	console_dec(env.heap_bytes);
+	console_write("\n");
+	bool passed = selftest_run(&env);
+	int broken = liballoc_check();
+	if (!check(broken == LIBALLOC_OK, "liballoc_check after the self-test")) {
+		console_write("x86: liballoc_check: ");
+		console_write(liballoc_strerror(broken));
+		console_write("\n");
+	}
+	frame_account(free0);
+	if (!starts(verdict, "liballoc-selftest: "))
+		kernel_fail("the self-test printed no verdict");
+	if (!passed) {
+		console_write(verdict);
+		qemu_exit(EXIT_FAIL);
+	}
+	if (failure)
+		kernel_fail(failure);
+	print_pass();
+	qemu_exit(EXIT_PASS);
+}
