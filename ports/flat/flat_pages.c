@@ -46,16 +46,24 @@ void flat_pages_init(struct flat_pages *fp, uintptr_t base, size_t pages, unsign
 }
 
 /* The page indices [*first, *end) of [addr, addr + bytes) within the region,
- * rounded inwards (outward = false) or outwards. false if they do not meet. */
+ * rounded inwards (outward = false) or outwards. false if they do not meet.
+ * Measured from base, so neither end wraps around the address space. */
 static bool page_range(const struct flat_pages *fp, uintptr_t addr, uint64_t bytes, bool outward, size_t *first,
 		       size_t *end)
 {
 	uint64_t size = (uint64_t)fp->pages << fp->shift, lo, hi, mask = ((uint64_t)1 << fp->shift) - 1;
-	lo = addr > fp->base ? (uint64_t)(addr - fp->base) : 0;
-	hi = (uint64_t)addr + bytes > fp->base ? (uint64_t)addr + bytes - fp->base : 0;
-	if (addr < fp->base && bytes <= (uint64_t)(fp->base - addr))
-		return false;
-	hi = hi < size ? hi : size;
+	if (addr >= fp->base) {
+		lo = (uint64_t)(addr - fp->base);
+		if (lo >= size)
+			return false;
+		hi = bytes > size - lo ? size : lo + bytes;
+	} else {
+		uint64_t before = (uint64_t)(fp->base - addr);
+		if (bytes <= before)
+			return false;
+		lo = 0;
+		hi = bytes - before > size ? size : bytes - before;
+	}
 	lo = outward ? lo & ~mask : (lo + mask) & ~mask;
 	hi = outward ? (hi + mask) & ~mask : hi & ~mask;
 	if (lo >= hi || lo >= size)
@@ -98,9 +106,9 @@ void *flat_pages_alloc(struct flat_pages *fp, size_t n, uintptr_t limit)
 		return NULL;
 	if (limit < fp->base)
 		return NULL;
-	/* Runs must end at or below limit. Measured from base, so a region that ends
-	 * at the top of the address space does not wrap. */
-	if ((limit - fp->base) >> fp->shift < fp->pages)
+	/* Runs must end at or below limit (UINTPTR_MAX: anywhere). Measured from
+	 * base, so a region that ends at the top of the address space does not wrap. */
+	if (limit != UINTPTR_MAX && (limit - fp->base) >> fp->shift < fp->pages)
 		end = (size_t)((limit - fp->base) >> fp->shift);
 	for (size_t i = scan(fp->avail, fp->hint, end, true); i < end;) {
 		size_t stop = scan(fp->avail, i, end, false);
