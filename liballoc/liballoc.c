@@ -12,14 +12,13 @@
  *   chunk: [run hdr][blk hdr|payload ...][blk hdr|payload ...] ... [sentinel hdr]
  *   huge:  [run hdr] ... padding for alignment ... [blk hdr|payload .............]
  *
- * Every block has a 16-byte header right before its 16-byte aligned payload:
- * the byte size of the physically preceding block (the boundary tag), its own size
- * with flag bits, the slack (usable bytes beyond the request) and a check word, a
- * keyed hash of the header's address and of the three other words. Free blocks keep
- * two free-list links in the first 16 payload bytes, so the smallest block is 32
- * bytes. A size-0 "sentinel" header ends every chunk and is never free, so
- * coalescing stops at the chunk's end; the first block has boundary tag 0, so it
- * stops at the start.
+ * Every block has a 16-byte header right before its 16-byte aligned payload: the
+ * byte size of the physically preceding block (the boundary tag), its own size with
+ * flag bits, the slack (usable bytes beyond the request) and a check word, a keyed
+ * hash of the header's address and size. Free blocks keep two free-list links in
+ * the first 16 payload bytes, so the smallest block is 32 bytes. A size-0
+ * "sentinel" header ends every chunk and is never free, so coalescing stops at the
+ * chunk's end; the first block has boundary tag 0, so it stops at the start.
  *
  * Free blocks are kept in segregated free lists indexed like TLSF (Masmano et al.,
  * ECRTS 2004): the first level is floor(log2(size)), the second splits each power
@@ -44,8 +43,10 @@
  * map bits of the new run, O(run pages / 32) word writes, where a chunk is at most
  * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration. Huge
  * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
- * hooks themselves is the port's (see the port's documentation). Misuse is
- * classified on an error path that walks one run, O(run size), never the heap.
+ * hooks themselves is the port's (see the port's documentation). Thread caches
+ * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1).
+ * Misuse is classified on an error path that walks one run, O(run size), never the
+ * heap.
  *
  * Space. Rounding a request up to the next class wastes less than 1/2^SL_LOG2 of it
  * only for the search ("good fit" keeps the head probe exact); the split keeps
@@ -60,11 +61,11 @@
  * must guess a 32-bit keyed hash) and overwritten headers; neighbours are verified
  * before they are rewritten, so corruption is reported instead of laundered. Every
  * header a block gives up is erased, so a stale header never validates. Hardened
- * mode adds canaries, poisoning and mangled free-list links (section 8).
+ * mode adds canaries, poisoning and mangled free-list links (section 7).
  *
- * Sections: 1 configuration, 2 helpers, 3 block header, 4 page map, 5 free lists,
- * 6 runs and chunks, 7 huge blocks, 8 hardening, 9 operations, 10 API,
- * 11 introspection.
+ * Sections: 1 configuration, 2 data structures, 3 helpers and check words, 4 port
+ * calls, 5 page map, 6 free lists, 7 hardening, 8 chunks, 9 huge runs, 10 block
+ * operations, 11 thread caches, 12 API, 13 introspection.
  */
 #include "liballoc.h"
 
@@ -110,35 +111,24 @@
 #define STAT(x) ((void)0)
 #endif
 
+/* Relaxed atomic access (a plain load or store on every supported target) for the
+ * words one thread touches without the lock while another may read them: the page
+ * map, the slack word, thread-cache counters. */
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
 _Static_assert(LIBALLOC_PAGE_SIZE >= 256 && (LIBALLOC_PAGE_SIZE & (LIBALLOC_PAGE_SIZE - 1)) == 0,
 	       "LIBALLOC_PAGE_SIZE must be a power of two >= 256");
 _Static_assert(SL_LOG2 >= 2 && SL_LOG2 <= 5, "LIBALLOC_SL_LOG2 must be 2..5 (bitmaps are 32-bit)");
-_Static_assert(LIBALLOC_HUGE_THRESHOLD <= (1u << 30), "huge threshold above 1 GiB");
+_Static_assert(LIBALLOC_HUGE_THRESHOLD <= LIBALLOC_HUGE_THRESHOLD_MAX && LIBALLOC_HUGE_THRESHOLD_MAX <= (1u << 30),
+	       "huge threshold out of range (at most 1 GiB)");
 _Static_assert(LIBALLOC_CHUNK_MIN % LIBALLOC_PAGE_SIZE == 0 && LIBALLOC_CHUNK_MAX % LIBALLOC_PAGE_SIZE == 0,
 	       "chunk sizes must be multiples of the page size");
 _Static_assert(LIBALLOC_CHUNK_MIN <= LIBALLOC_CHUNK_MAX && LIBALLOC_CHUNK_MAX <= (1u << 30),
 	       "chunk size limits out of range");
 _Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
 
-/* ==== 2. Helpers ========================================================= */
-
-typedef struct heap heap;
-
-static inline uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
-static inline uintptr_t page_floor(uintptr_t x) { return x & ~(uintptr_t)(PAGE - 1); }
-static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
-static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
-static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
-static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
-
-/* A misuse or corruption found under the lock, reported after unlocking. */
-typedef struct fault {
-	int code;
-	void *ptr;
-	liballoc_error_fn handler;
-} fault;
-
-/* ==== 3. Block header ==================================================== */
+/* ==== 2. Data structures ================================================= */
 
 /*
  * struct blk — the 16-byte header before every payload.
@@ -149,8 +139,12 @@ typedef struct fault {
  *   size   size in bytes including this header, a multiple of 16 (0 marks the
  *          sentinel ending a chunk), ORed with the flags below.
  *   slack  live block: usable bytes beyond the requested size (so requested =
- *          size - 16 - slack); free block: 0.
- *   check  keyed hash of the header's address and the three words above.
+ *          size - 16 - slack); SLACK_CACHED: held in a thread cache; free: 0.
+ *   check  keyed hash of the header's address and `size`. It leaves out `prev`,
+ *          which the predecessor's merges rewrite under the lock while the block's
+ *          owner may be validating it without the lock, and `slack`, which the
+ *          owner rewrites without the lock. `prev` is cross-checked instead: it
+ *          must equal the verified size of the block it leads to.
  * Invariants (checked by liballoc_check): a free block is never physically next
  * to another free block; block.prev == size of the predecessor; a free block is
  * in exactly the list its size maps to; F_ZERO only on free blocks.
@@ -163,56 +157,18 @@ typedef struct blk {
 } blk;
 _Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
 
-#define F_USED 1u   /* block is live (or a sentinel) */
+#define F_USED 1u   /* block is live, cached by a thread, or a sentinel */
 #define F_HUGE 2u   /* block owns a huge run */
 #define F_ZERO 4u   /* free block whose payload beyond the links is all zero */
 #define F_MASK 15u
+#define SLACK_CACHED UINT32_MAX
 
-/* Free-list links, in the first payload bytes of a free block. */
+/* Free-list links, in the first payload bytes of a free block (a thread cache uses
+ * `next` only). */
 typedef struct links {
 	uintptr_t next, prev;
 } links;
 _Static_assert(sizeof(links) <= 16, "links must fit the smallest payload");
-
-static inline size_t bsize(const blk *b) { return b->size & ~F_MASK; }
-static inline bool used(const blk *b) { return b->size & F_USED; }
-static inline void *payload(const blk *b) { return (char *)b + HDR; }
-static inline blk *blk_of(const void *p) { return (blk *)((uintptr_t)p - HDR); }
-static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b)); }
-static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
-static inline links *L(const blk *b) { return (links *)payload(b); }
-static inline size_t usable(const blk *b);
-
-/* ==== 4. Heap state ====================================================== */
-
-/* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. */
-#if UINTPTR_MAX > 0xffffffffu
-#define PM_ADDR_BITS LIBALLOC_ADDR_BITS
-#define PM_LEVELS 3
-#else
-#define PM_ADDR_BITS 32
-#define PM_LEVELS 2
-#endif
-#define PM_KEY_BITS  (PM_ADDR_BITS - PAGE_SHIFT)
-#define PM_LEAF_BITS (PM_KEY_BITS < LIBALLOC_PAGEMAP_LEAF_BITS ? PM_KEY_BITS : LIBALLOC_PAGEMAP_LEAF_BITS)
-#if PM_LEVELS == 3
-#define PM_MID_BITS  ((PM_KEY_BITS - PM_LEAF_BITS) / 2)
-#else
-#define PM_MID_BITS  0
-#endif
-#define PM_ROOT_BITS (PM_KEY_BITS - PM_LEAF_BITS - PM_MID_BITS)
-
-typedef struct pm_leaf {
-	uint32_t bits[((size_t)1 << PM_LEAF_BITS) / 32];
-} pm_leaf;
-#if PM_LEVELS == 3
-typedef struct pm_mid {
-	pm_leaf *leaf[(size_t)1 << PM_MID_BITS];
-} pm_mid;
-typedef pm_mid pm_top;
-#else
-typedef pm_leaf pm_top;
-#endif
 
 /*
  * struct run — the header at the start of every page run the heap holds.
@@ -232,7 +188,58 @@ typedef struct run {
 _Static_assert(sizeof(run) <= RUN_HDR, "run header must fit 32 bytes");
 _Static_assert(RUN_HDR + 2 * HDR + MIN_BLOCK <= LIBALLOC_PAGE_SIZE, "page too small");
 
-struct heap {
+/* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. */
+#if UINTPTR_MAX > 0xffffffffu
+#define PM_ADDR_BITS LIBALLOC_ADDR_BITS
+#define PM_LEVELS 3
+#else
+#define PM_ADDR_BITS 32
+#define PM_LEVELS 2
+#endif
+#define PM_KEY_BITS  (PM_ADDR_BITS - PAGE_SHIFT)
+#define PM_LEAF_BITS (PM_KEY_BITS < LIBALLOC_PAGEMAP_LEAF_BITS ? PM_KEY_BITS : LIBALLOC_PAGEMAP_LEAF_BITS)
+#if PM_LEVELS == 3
+#define PM_MID_BITS  ((PM_KEY_BITS - PM_LEAF_BITS) / 2)
+#else
+#define PM_MID_BITS  0
+#endif
+#define PM_ROOT_BITS (PM_KEY_BITS - PM_LEAF_BITS - PM_MID_BITS)
+#define PM_LEAF_MASK (((uintptr_t)1 << PM_LEAF_BITS) - 1)
+
+typedef struct pm_leaf {
+	uint32_t bits[((size_t)1 << PM_LEAF_BITS) / 32];
+} pm_leaf;
+#if PM_LEVELS == 3
+typedef struct pm_mid {
+	pm_leaf *leaf[(size_t)1 << PM_MID_BITS];
+} pm_mid;
+typedef pm_mid pm_top;
+#else
+typedef pm_leaf pm_top;
+#endif
+
+/* Thread caches (section 11), when the port provides thread-local storage. */
+#ifdef LIBALLOC_THREAD_LOCAL
+#define TC_MAX   ((size_t)1024 + HDR)   /* largest block size served by the caches */
+#define TC_BINS  (TC_MAX / 16 + 2)      /* by block size / 16; a refill's last block may be 16 bigger */
+#define TC_BATCH 32u                    /* most blocks moved per refill or flush */
+typedef struct tlink {
+	struct tlink *next, *prev;
+} tlink;
+typedef struct tbin {
+	blk *head;
+	uint32_t n;
+} tbin;
+typedef struct tcache {
+	tlink link;                          /* on the heap's list while registered */
+	int state;                           /* TC_NEW, TC_REGISTERING, TC_ACTIVE (linked), TC_DEAD */
+	size_t in_use, live, allocs, frees;  /* deltas not yet folded into the heap's stats */
+	tbin bin[TC_BINS];
+} tcache;
+enum { TC_NEW, TC_REGISTERING, TC_ACTIVE, TC_DEAD };
+#endif
+
+typedef struct heap {
 	bool ready;
 	uint64_t key[2];                      /* secret for check words and link mangling */
 	uint32_t fl_map;                      /* bit f: sl_map[f] != 0 */
@@ -244,10 +251,38 @@ struct heap {
 	size_t huge_threshold;                /* block sizes above go to huge runs */
 	liballoc_error_fn handler;
 	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];
+#ifdef LIBALLOC_THREAD_LOCAL
+	tlink caches;                         /* registered thread caches */
+	bool orphans;                         /* a fork child abandoned other threads' caches */
+#endif
 	struct liballoc_stats st;
-};
+} heap;
 
-/* ==== 3 (cont.). Check words ============================================= */
+/* A misuse or corruption found under the lock, reported after unlocking. */
+typedef struct fault {
+	int code;
+	void *ptr;
+	liballoc_error_fn handler;
+} fault;
+
+/* ==== 3. Helpers and check words ========================================= */
+
+static inline uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uintptr_t page_floor(uintptr_t x) { return x & ~(uintptr_t)(PAGE - 1); }
+static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+static inline size_t bsize(const blk *b) { return b->size & ~F_MASK; }
+static inline bool used(const blk *b) { return b->size & F_USED; }
+static inline void *payload(const blk *b) { return (char *)b + HDR; }
+static inline blk *blk_of(const void *p) { return (blk *)((uintptr_t)p - HDR); }
+static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b)); }
+static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
+static inline links *L(const blk *b) { return (links *)payload(b); }
+static inline uint32_t slack_of(const blk *b) { return LOAD(b->slack); }
+static inline run *huge_run(const blk *b) { return (run *)((char *)b - ((size_t)b->prev << 4)); }
 
 static inline uint32_t mix(uint64_t x, uint64_t y)
 {
@@ -260,8 +295,7 @@ static inline uint32_t mix(uint64_t x, uint64_t y)
 static inline uint32_t hdr_hash(const heap *h, const blk *b)
 {
 	uint64_t a = (uint64_t)(uintptr_t)b;
-	return mix(((uint64_t)b->prev << 32 | b->size) ^ h->key[0],
-		   ((uint64_t)b->slack << 32 | (a & 0xffffffffu)) ^ (a >> 32) ^ h->key[1]);
+	return mix(((uint64_t)b->size << 32 | (a & 0xffffffffu)) ^ h->key[0], (a >> 32) ^ h->key[1]);
 }
 
 static inline bool hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
@@ -270,14 +304,7 @@ static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size
 {
 	b->prev = (uint32_t)prev;
 	b->size = (uint32_t)size;
-	b->slack = (uint32_t)slack;
-	b->check = hdr_hash(h, b);
-}
-
-static inline void set_prev(const heap *h, blk *b, size_t prev)
-{
-	ASSERT(hdr_ok(h, b));
-	b->prev = (uint32_t)prev;
+	STORE(b->slack, (uint32_t)slack);
 	b->check = hdr_hash(h, b);
 }
 
@@ -296,22 +323,62 @@ static inline bool run_ok(const heap *h, const run *r)
 static inline size_t usable(const blk *b)
 {
 	if (b->size & F_HUGE) {
-		const run *r = (const run *)((const char *)b - ((size_t)b->prev << 4));
+		const run *r = huge_run(b);
 		return (size_t)((const char *)r + r->pages * PAGE - (const char *)payload(b));
 	}
 	return bsize(b) - HDR;
 }
 
-/* ==== 4 (cont.). Page map ================================================ */
+/* Bytes the user asked for (the requested size of a live block). */
+static inline size_t requested(const blk *b) { return usable(b) - slack_of(b); }
+
+static bool verify(const heap *h, blk *b, fault *f)
+{
+	if (hdr_ok(h, b))
+		return true;
+	f->code = LIBALLOC_E_HEADER;
+	f->ptr = payload(b);
+	return false;
+}
+
+/* ==== 4. Port calls ====================================================== */
+
+static void *port_alloc(heap *h, size_t pages)
+{
+	STAT(h->st.alloc_page_calls++);
+	void *p = liballoc_alloc_page(pages);
+	if (!p) {
+		STAT(h->st.alloc_page_failures++);
+		return NULL;
+	}
+	ASSERT(((uintptr_t)p & (PAGE - 1)) == 0);
+	h->st.obtained += pages * PAGE;
+	if (h->st.obtained > h->st.obtained_peak)
+		h->st.obtained_peak = h->st.obtained;
+	return p;
+}
+
+static bool port_free(heap *h, void *a, size_t pages)
+{
+	STAT(h->st.free_page_calls++);
+	if (liballoc_free_page(a, pages) != 0) {
+		STAT(h->st.free_page_failures++);
+		return false;
+	}
+	h->st.obtained -= pages * PAGE;
+	return true;
+}
+
+/* ==== 5. Page map ======================================================== */
 
 /*
  * One bit per page: set while the page belongs to a run of this heap. Nodes come
  * from the port and are never returned (their number is bounded by the address
  * ranges the heap has ever touched); liballoc_stats reports them as metadata.
- * Lookup is PM_LEVELS dependent loads; no memory outside the map is read.
+ * Lookup is PM_LEVELS dependent loads; no memory outside the map is read. Writers
+ * hold the lock; readers need not (the thread-cache free path), so nodes are
+ * published with release stores and bits are accessed atomically.
  */
-static void *port_alloc(heap *h, size_t pages);
-
 static inline bool pm_key(uintptr_t a, uintptr_t *key)
 {
 #if PM_LEVELS == 3
@@ -325,26 +392,29 @@ static inline bool pm_key(uintptr_t a, uintptr_t *key)
 	return true;
 }
 
-static pm_leaf *pm_leaf_of(const heap *h, uintptr_t key)
+static inline pm_top **pm_top_slot(heap *h, uintptr_t key) { return &h->pm_root[key >> (PM_LEAF_BITS + PM_MID_BITS)]; }
+
+static inline pm_leaf *pm_leaf_of(const heap *h, uintptr_t key)
 {
-	pm_top *top = h->pm_root[key >> (PM_LEAF_BITS + PM_MID_BITS)];
+	pm_top *top = __atomic_load_n(&h->pm_root[key >> (PM_LEAF_BITS + PM_MID_BITS)], __ATOMIC_ACQUIRE);
 #if PM_LEVELS == 3
 	if (!top)
 		return NULL;
-	return top->leaf[(key >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)];
+	return __atomic_load_n(&top->leaf[(key >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)],
+			       __ATOMIC_ACQUIRE);
 #else
 	return top;
 #endif
 }
 
-static bool pm_test(const heap *h, uintptr_t a)
+static inline bool pm_test(const heap *h, uintptr_t a)
 {
 	uintptr_t key;
 	if (!pm_key(a, &key))
 		return false;
 	const pm_leaf *leaf = pm_leaf_of(h, key);
-	uintptr_t i = key & (((uintptr_t)1 << PM_LEAF_BITS) - 1);
-	return leaf && (leaf->bits[i / 32] >> (i % 32) & 1);
+	uintptr_t i = key & PM_LEAF_MASK;
+	return leaf && (LOAD(leaf->bits[i / 32]) >> (i % 32) & 1);
 }
 
 static void *pm_node(heap *h, size_t bytes)
@@ -366,18 +436,23 @@ static bool pm_ensure(heap *h, uintptr_t a, size_t bytes)
 	uintptr_t k0, k1;
 	if (!pm_key(a, &k0) || !pm_key(a + bytes - 1, &k1) || k1 < k0)
 		return false;
-	const uintptr_t span = (uintptr_t)1 << PM_LEAF_BITS;
-	for (uintptr_t k = k0 & ~(span - 1); k <= k1; k += span) {
-		pm_top **top = &h->pm_root[k >> (PM_LEAF_BITS + PM_MID_BITS)];
+	for (uintptr_t k = k0 & ~PM_LEAF_MASK; k <= k1; k += PM_LEAF_MASK + 1) {
+		pm_top **top = pm_top_slot(h, k);
+		if (!*top) {
+			pm_top *node = pm_node(h, sizeof(pm_top));
+			if (!node)
+				return false;
+			__atomic_store_n(top, node, __ATOMIC_RELEASE);
+		}
 #if PM_LEVELS == 3
-		if (!*top && !(*top = pm_node(h, sizeof(pm_mid))))
-			return false;
 		pm_leaf **leaf = &(*top)->leaf[(k >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)];
-#else
-		pm_leaf **leaf = top;
+		if (!*leaf) {
+			pm_leaf *node = pm_node(h, sizeof(pm_leaf));
+			if (!node)
+				return false;
+			__atomic_store_n(leaf, node, __ATOMIC_RELEASE);
+		}
 #endif
-		if (!*leaf && !(*leaf = pm_node(h, sizeof(pm_leaf))))
-			return false;
 	}
 	return true;
 }
@@ -392,24 +467,20 @@ static void pm_set(heap *h, uintptr_t a, size_t bytes, bool on)
 	end = k + bytes / PAGE;
 	while (k < end) {
 		pm_leaf *leaf = pm_leaf_of(h, k);
-		uintptr_t i = k & (((uintptr_t)1 << PM_LEAF_BITS) - 1);
-		uintptr_t n = min_sz(end - k, ((uintptr_t)1 << PM_LEAF_BITS) - i);
+		uintptr_t i = k & PM_LEAF_MASK, n = min_sz(end - k, PM_LEAF_MASK + 1 - i);
 		ASSERT(leaf || !on);
 		for (uintptr_t j = i; leaf && j < i + n;) {
-			uint32_t bit = (uint32_t)(j % 32);
+			uint32_t bit = (uint32_t)(j % 32), w = LOAD(leaf->bits[j / 32]);
 			uintptr_t span = min_sz(32 - bit, i + n - j);
 			uint32_t mask = (span == 32 ? ~0u : ((1u << span) - 1)) << bit;
-			if (on)
-				leaf->bits[j / 32] |= mask;
-			else
-				leaf->bits[j / 32] &= ~mask;
+			STORE(leaf->bits[j / 32], on ? w | mask : w & ~mask);
 			j += span;
 		}
 		k += n;
 	}
 }
 
-/* ==== 5. Segregated free lists =========================================== */
+/* ==== 6. Segregated free lists =========================================== */
 
 static inline void mapping(size_t size, unsigned *fl, unsigned *sl)
 {
@@ -448,8 +519,6 @@ static void insert_free(heap *h, blk *b)
 	h->fl_map |= 1u << fl;
 	h->st.free_bytes += bsize(b);
 }
-
-static bool pm_test(const heap *h, uintptr_t a);
 
 /* Do b's neighbours in its list point back at it? (The classic safe-unlinking
  * check; nearly free since unlinking touches the same words.) Hardened mode first
@@ -508,11 +577,24 @@ static blk *find_free(const heap *h, size_t size)
 	return h->free[fl][ffs32(m)];
 }
 
-/* ==== 8. Hardening (used by sections 6, 7 and 9) ======================== */
+/* ==== 7. Hardening ======================================================= */
 
+/*
+ * Hardened mode keeps three invariants, each checked where it is cheap:
+ *   - a live block's slack (at least one byte) holds its canary byte, checked on
+ *     free, realloc and malloc_usable_size: a write past the end is reported;
+ *   - a free block's payload beyond the links is all POISON (or all zero with
+ *     F_ZERO), checked when any of it is handed out again and by liballoc_check:
+ *     a write to freed memory is reported; thread-cached blocks likewise;
+ *   - free-list links are mangled with the secret (section 6).
+ * In the default build canary_* and poison are no-ops; the fill merge still
+ * maintains F_ZERO.
+ */
 #define POISON 0x5a
 
-/* The canary byte of a block: keyed by its address only, since the header words
+static inline size_t canary_room(void) { return LIBALLOC_HARDENED ? 1 : 0; }
+
+/* The canary byte of a block: keyed by its address only, since header words
  * change (a neighbour's merge rewrites the boundary tag) while the canary stays. */
 static inline uint8_t canary_byte(const heap *h, const blk *b)
 {
@@ -523,17 +605,18 @@ static inline uint8_t canary_byte(const heap *h, const blk *b)
 static void canary_set(const heap *h, blk *b)
 {
 	if (LIBALLOC_HARDENED)
-		__builtin_memset((char *)payload(b) + usable(b) - b->slack, canary_byte(h, b), b->slack);
+		__builtin_memset((char *)payload(b) + requested(b), canary_byte(h, b), slack_of(b));
 }
 
 static bool canary_ok(const heap *h, const blk *b)
 {
 	if (!LIBALLOC_HARDENED)
 		return true;
-	const uint8_t *p = (const uint8_t *)payload(b) + usable(b) - b->slack, c = canary_byte(h, b);
-	if (b->slack == 0)
+	uint32_t slack = slack_of(b);
+	const uint8_t *p = (const uint8_t *)payload(b) + usable(b) - slack, c = canary_byte(h, b);
+	if (slack == 0)
 		return false;  /* hardened blocks always keep at least one canary byte */
-	for (size_t i = 0; i < b->slack; i++)
+	for (size_t i = 0; i < slack; i++)
 		if (p[i] != c)
 			return false;
 	return true;
@@ -549,14 +632,20 @@ static bool filled(const void *a, int v, size_t n)
 	return true;
 }
 
-/* The fill of a free block: F_ZERO → zero; otherwise poison (hardened) or
- * unspecified (default). Covers payload bytes 16.. (after the links). */
+/* The fill of a free block covers its payload from byte 16 (after the links). */
 static inline void *fill_start(const blk *b) { return (char *)payload(b) + 16; }
+static inline size_t fill_len(size_t size) { return size - HDR - 16; }
 
 static void poison(void *a, size_t n)
 {
 	if (LIBALLOC_HARDENED)
 		__builtin_memset(a, POISON, n);
+}
+
+/* Hardened: is the fill of a block of `size` bytes (zero or poison) intact? */
+static bool fill_intact(const blk *b, size_t size, uint32_t zero)
+{
+	return !LIBALLOC_HARDENED || filled(fill_start(b), zero ? 0 : POISON, fill_len(size));
 }
 
 /*
@@ -573,9 +662,9 @@ static uint32_t merge_fill(blk *lo, size_t lsize, uint32_t lz, blk *hi, size_t h
 	}
 	if (LIBALLOC_HARDENED) {
 		if (lz)
-			poison(fill_start(lo), lsize - HDR - 16);
+			poison(fill_start(lo), fill_len(lsize));
 		if (hz)
-			poison(fill_start(hi), hsize - HDR - 16);
+			poison(fill_start(hi), fill_len(hsize));
 		poison(hi, HDR + 16);
 	} else {
 		__builtin_memset(hi, 0, HDR);
@@ -583,33 +672,7 @@ static uint32_t merge_fill(blk *lo, size_t lsize, uint32_t lz, blk *hi, size_t h
 	return 0;
 }
 
-/* ==== 6. Runs and chunks ================================================= */
-
-static void *port_alloc(heap *h, size_t pages)
-{
-	STAT(h->st.alloc_page_calls++);
-	void *p = liballoc_alloc_page(pages);
-	if (!p) {
-		STAT(h->st.alloc_page_failures++);
-		return NULL;
-	}
-	ASSERT(((uintptr_t)p & (PAGE - 1)) == 0);
-	h->st.obtained += pages * PAGE;
-	if (h->st.obtained > h->st.obtained_peak)
-		h->st.obtained_peak = h->st.obtained;
-	return p;
-}
-
-static bool port_free(heap *h, void *a, size_t pages)
-{
-	STAT(h->st.free_page_calls++);
-	if (liballoc_free_page(a, pages) != 0) {
-		STAT(h->st.free_page_failures++);
-		return false;
-	}
-	h->st.obtained -= pages * PAGE;
-	return true;
-}
+/* ==== 8. Chunks ========================================================== */
 
 static void run_link(heap *h, run *head, run *r, size_t pages, uint32_t kind)
 {
@@ -661,7 +724,7 @@ static blk *chunk_new(heap *h, size_t bs)
 	hdr_set(h, b, 0, size | zero, 0);
 	hdr_set(h, next_blk(b), size, F_USED, 0);  /* the sentinel */
 	if (!zero)
-		poison(fill_start(b), size - HDR - 16);
+		poison(fill_start(b), fill_len(size));
 	h->chunk_bytes += bytes;
 	STAT(h->st.chunks++);
 	return b;
@@ -688,17 +751,15 @@ static size_t chunk_release(heap *h, blk *b)
 	return 0;
 }
 
-/* ==== 7. Huge blocks ===================================================== */
-
-static inline run *huge_run(const blk *b) { return (run *)((char *)b - ((size_t)b->prev << 4)); }
+/* ==== 9. Huge runs ======================================================= */
 
 /* A block of n bytes (payload aligned to `align`) in its own page run. The run is
  * over-allocated for alignments above the page size and its head and tail trimmed
  * with free_page (the contract allows sub-ranges). */
-static void *huge_alloc(heap *h, size_t n, size_t align, size_t canary)
+static void *huge_alloc(heap *h, size_t n, size_t align)
 {
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
-	if (align > MAX_ALIGN || __builtin_add_overflow(n + canary, lead, &total) || total > MAX_REQUEST)
+	if (align > MAX_ALIGN || __builtin_add_overflow(n + canary_room(), lead, &total) || total > MAX_REQUEST)
 		return NULL;
 	size_t pages = (total + PAGE - 1) / PAGE;
 	char *r = port_alloc(h, pages);
@@ -707,7 +768,7 @@ static void *huge_alloc(heap *h, size_t n, size_t align, size_t canary)
 	char *a = r + lead;
 	if (align > PAGE) {  /* payload at the first aligned address at least a page in */
 		a = (char *)align_up((uintptr_t)r + PAGE, align);
-		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + n + canary, PAGE);
+		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
 		size_t head = (size_t)(start - r) / PAGE, tail = pages - head - (size_t)(end - start) / PAGE;
 		if (head && port_free(h, r, head)) {
 			r = start;
@@ -743,9 +804,7 @@ static size_t huge_release(heap *h, run *r)
 	return 0;
 }
 
-/* ==== 9. Operations (lock held) ========================================== */
-
-static inline size_t canary_room(void) { return LIBALLOC_HARDENED ? 1 : 0; }
+/* ==== 10. Block operations (lock held) =================================== */
 
 /* Block size for a request of n bytes (n <= MAX_REQUEST). */
 static inline size_t block_size(size_t n)
@@ -754,11 +813,16 @@ static inline size_t block_size(size_t n)
 	return bs < MIN_BLOCK ? MIN_BLOCK : bs;
 }
 
+static void peak_in_use(heap *h)
+{
+	if (h->st.in_use > h->st.in_use_peak)
+		h->st.in_use_peak = h->st.in_use;
+}
+
 static void count_alloc(heap *h, size_t n)
 {
 	h->st.in_use += n;
-	if (h->st.in_use > h->st.in_use_peak)
-		h->st.in_use_peak = h->st.in_use;
+	peak_in_use(h);
 	h->st.live_blocks++;
 	STAT(h->st.allocs++);
 }
@@ -770,13 +834,39 @@ static void count_free(heap *h, size_t n)
 	STAT(h->st.frees++);
 }
 
-static bool verify(const heap *h, blk *b, fault *f)
+/* Verify the block after b — its header, and that its boundary tag names b's size —
+ * and, if it is free, its list links and the block after it: everything a split or
+ * merge will rewrite. */
+static blk *neighbour(const heap *h, blk *b, fault *f)
 {
-	if (hdr_ok(h, b))
-		return true;
-	f->code = LIBALLOC_E_HEADER;
-	f->ptr = payload(b);
-	return false;
+	blk *nx = next_blk(b);
+	if (!verify(h, nx, f))
+		return NULL;
+	if (nx->prev != bsize(b) || (!used(nx) && (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f) ||
+						    next_blk(nx)->prev != bsize(nx)))) {
+		f->code = f->code ? f->code : LIBALLOC_E_HEADER;
+		f->ptr = f->ptr ? f->ptr : payload(nx);
+		return NULL;
+	}
+	return nx;
+}
+
+/* The block before b, verified (its header, that its size is b's boundary tag, and
+ * its links if free); NULL for the first block of a chunk. *ok = false on damage. */
+static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
+{
+	*ok = true;
+	if (!b->prev)
+		return NULL;
+	blk *pv = prev_blk(b);
+	if (!pm_test(h, (uintptr_t)pv) || !hdr_ok(h, pv) || bsize(pv) != b->prev || (pv->size & F_HUGE)) {
+		f->code = LIBALLOC_E_HEADER;
+		f->ptr = payload(b);  /* b's boundary tag is what is wrong, or the header it leads to */
+		*ok = false;
+	} else if (!used(pv) && !links_ok(h, pv, f)) {
+		*ok = false;
+	}
+	return pv;
 }
 
 /* Take a free block of at least `need` bytes off its list, growing the heap if
@@ -804,8 +894,9 @@ static void untake(heap *h, blk *b)
 
 /*
  * Make [b + keep, b + size) a free block with fill `zero`, merging it with the
- * block after it if that one is free. `nx` (the block at b + size) and, if nx is
- * free, the block after nx have been verified by the caller.
+ * block after it if that one is free. `nx` (the block at b + size) was checked by
+ * neighbour(). The new block's boundary tag is `keep`: callers that cut b further
+ * fix it.
  */
 static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero, blk *nx)
 {
@@ -814,27 +905,15 @@ static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero,
 	if (!used(nx)) {
 		size_t nsize = bsize(nx);
 		uint32_t nz = nx->size & F_ZERO;
-		remove_free(h, nx);  /* the caller checked it (neighbour) */
 		blk *after = next_blk(nx);
+		remove_free(h, nx);
 		zero = merge_fill(t, tsize, zero, nx, nsize, nz);
 		tsize += nsize;
 		nx = after;
 	}
 	hdr_set(h, t, keep, tsize | zero, 0);
-	set_prev(h, nx, tsize);
+	nx->prev = (uint32_t)tsize;
 	insert_free(h, t);
-}
-
-/* Verify the block after b and, if it is free, its list links and the block after
- * it: everything a split or merge will rewrite. */
-static blk *neighbour(const heap *h, blk *b, fault *f)
-{
-	blk *nx = next_blk(b);
-	if (!verify(h, nx, f))
-		return NULL;
-	if (!used(nx) && (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f)))
-		return NULL;
-	return nx;
 }
 
 /*
@@ -855,7 +934,7 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 		carve_tail(h, b, bs, size, zero, nx);
 		size = bs;
 	}
-	if (LIBALLOC_HARDENED && !filled(fill_start(b), zero ? 0 : POISON, size - HDR - 16)) {
+	if (!fill_intact(b, size, zero)) {
 		f->code = LIBALLOC_E_USE_AFTER_FREE;  /* reported; the block is still sound */
 		f->ptr = payload(b);
 	}
@@ -868,16 +947,15 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 }
 
 /* Allocate n bytes aligned to `align` (a power of two >= 16). */
-static void *h_alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
+static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
 	if (n > MAX_REQUEST)
 		return NULL;
 	size_t bs = block_size(n);
 	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
-		void *p = huge_alloc(h, n, align, canary_room());
+		void *p = huge_alloc(h, n, align);
 		if (p) {
-			blk *b = blk_of(p);
-			canary_set(h, b);
+			canary_set(h, blk_of(p));
 			count_alloc(h, n);
 			if (dirty)
 				*dirty = LIBALLOC_PAGES_ZEROED ? 0 : n;
@@ -898,14 +976,14 @@ static void *h_alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault
 	if (a != p) {
 		size_t gap = a - p, size = bsize(b);
 		uint32_t zero = b->size & F_ZERO;
-		blk *nb = blk_of((void *)a), *nx = next_blk(b);
-		if (!verify(h, nx, f)) {
+		blk *nb = blk_of((void *)a), *nx = neighbour(h, b, f);
+		if (!nx) {
 			untake(h, b);
 			return NULL;
 		}
 		hdr_set(h, b, b->prev, gap | zero, 0);
 		hdr_set(h, nb, gap, (size - gap) | zero, 0);
-		set_prev(h, nx, size - gap);
+		nx->prev = (uint32_t)(size - gap);
 		insert_free(h, b);
 		b = nb;
 	}
@@ -914,16 +992,16 @@ static void *h_alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault
 
 static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
-	void *p = h_alloc_block(h, n, align, dirty, f);
+	void *p = alloc_block(h, n, align, dirty, f);
 	if (p)
 		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
 	return p;
 }
 
 /*
- * Find the block of pointer p: O(1) via the page map and the check word. On any
- * mismatch classify the misuse on the error path by finding p's run (scanning
- * page starts backwards for a valid run header) and walking that run's blocks.
+ * Classify a pointer that failed lookup, on the error path: find its run by
+ * scanning page starts backwards for a valid run header, then walk that run's
+ * blocks. O(run size).
  */
 static int classify(const heap *h, uintptr_t a)
 {
@@ -945,7 +1023,7 @@ static int classify(const heap *h, uintptr_t a)
 			return LIBALLOC_E_HEADER;
 		if (a < (uintptr_t)next_blk(b)) {
 			if (a == (uintptr_t)payload(b))
-				return LIBALLOC_E_HEADER;  /* not reached: lookup accepted it */
+				return LIBALLOC_E_HEADER;  /* lookup rejected a valid header: the slack is wrong */
 			return used(b) ? LIBALLOC_E_INTERIOR_POINTER : LIBALLOC_E_DOUBLE_FREE;
 		}
 		b = next_blk(b);
@@ -953,12 +1031,13 @@ static int classify(const heap *h, uintptr_t a)
 	return LIBALLOC_E_INTERIOR_POINTER;  /* the sentinel */
 }
 
+/* Find the live block of pointer p: O(1) via the page map and the check word. */
 static int lookup(const heap *h, void *p, blk **out)
 {
 	uintptr_t a = (uintptr_t)p;
 	blk *b = blk_of(p);
 	if (!(a & (ALIGN - 1)) && pm_test(h, (uintptr_t)b) && hdr_ok(h, b)) {
-		if (!used(b))
+		if (!used(b) || slack_of(b) == SLACK_CACHED)
 			return LIBALLOC_E_DOUBLE_FREE;
 		if (bsize(b) || (b->size & F_HUGE)) {
 			if (!canary_ok(h, b))
@@ -970,8 +1049,9 @@ static int lookup(const heap *h, void *p, blk **out)
 	return classify(h, a);
 }
 
-/* Free the live block b (looked up). */
-static void release(heap *h, blk *b, fault *f)
+/* Free block b (looked up); `counted`: its bytes still count as in use (false for
+ * blocks coming back from a thread cache, already counted as freed). */
+static void release(heap *h, blk *b, bool counted, fault *f)
 {
 	if (b->size & F_HUGE) {
 		run *r = huge_run(b);
@@ -980,18 +1060,26 @@ static void release(heap *h, blk *b, fault *f)
 			f->ptr = payload(b);
 			return;
 		}
-		count_free(h, usable(b) - b->slack);
+		/* As glibc's mmap threshold: once a block this big is freed, blocks up to
+		 * its size come from chunks, where they are reused instead of faulted in
+		 * afresh each time (only up to LIBALLOC_HUGE_THRESHOLD_MAX). */
+		size_t bs = usable(b) + HDR;
+		if (bs > h->huge_threshold && bs <= LIBALLOC_HUGE_THRESHOLD_MAX)
+			h->huge_threshold = bs;
+		count_free(h, requested(b));
 		STAT(h->st.huge_blocks--);
 		hdr_set(h, b, b->prev, F_HUGE, 0);
 		huge_release(h, r);
 		return;
 	}
 	size_t size = bsize(b);
-	blk *nx = neighbour(h, b, f), *pv = b->prev ? prev_blk(b) : NULL;
-	if (!nx || (pv && (!verify(h, pv, f) || (!used(pv) && !links_ok(h, pv, f)))))
+	bool ok;
+	blk *nx = neighbour(h, b, f), *pv = predecessor(h, b, &ok, f);
+	if (!nx || !ok)
 		return;
-	count_free(h, size - HDR - b->slack);
-	poison(fill_start(b), size - HDR - 16);
+	if (counted)
+		count_free(h, requested(b));
+	poison(fill_start(b), fill_len(size));
 	uint32_t zero = 0;
 	if (!used(nx)) {
 		size_t nsize = bsize(nx);
@@ -1009,7 +1097,7 @@ static void release(heap *h, blk *b, fault *f)
 		b = pv;
 	}
 	hdr_set(h, b, b->prev, size | zero, 0);
-	set_prev(h, next_blk(b), size);
+	next_blk(b)->prev = (uint32_t)size;
 	insert_free(h, b);
 	if (whole(b)) {
 		if (h->empty_chunks + 1 > LIBALLOC_KEEP_EMPTY)
@@ -1029,13 +1117,13 @@ static void h_free(heap *h, void *p, fault *f)
 		return;
 	}
 	LIBALLOC_ON_FREE(p, usable(b));
-	release(h, b, f);
+	release(h, b, true, f);
 }
 
 /* Resize live block b to n bytes without moving it, if possible. */
 static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
-	size_t old = usable(b) - b->slack;
+	size_t old = requested(b);
 	if (b->size & F_HUGE) {
 		run *r = huge_run(b);
 		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
@@ -1064,18 +1152,18 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			blk *after = next_blk(nx);
 			uint32_t nz = nx->size & F_ZERO;
 			remove_free(h, nx);
-			if (LIBALLOC_HARDENED && !filled(fill_start(nx), nz ? 0 : POISON, nsize - HDR - 16)) {
+			if (!fill_intact(nx, nsize, nz)) {
 				f->code = LIBALLOC_E_USE_AFTER_FREE;
 				f->ptr = payload(nx);
 			}
 			__builtin_memset(nx, 0, HDR);
 			size += nsize;
-			nx = after;  /* verified by neighbour() */
+			nx = after;  /* checked by neighbour() */
 			if (size - bs >= MIN_BLOCK) {
 				carve_tail(h, b, bs, size, nz, nx);
 				size = bs;
 			} else {
-				set_prev(h, nx, size);
+				nx->prev = (uint32_t)size;
 			}
 		} else if (size - bs >= MIN_BLOCK) {
 			poison((char *)b + bs, size - bs);
@@ -1088,12 +1176,249 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 	canary_set(h, b);
 	LIBALLOC_ON_RESIZE(payload(b), old, n);
 	h->st.in_use += n - old;
-	if (h->st.in_use > h->st.in_use_peak)
-		h->st.in_use_peak = h->st.in_use;
+	peak_in_use(h);
 	return true;
 }
 
-/* ==== 10. API ============================================================ */
+/* ==== 11. Thread caches ================================================== */
+
+/*
+ * When the port provides thread-local storage (LIBALLOC_THREAD_LOCAL), each thread
+ * keeps the small blocks (up to TC_MAX bytes) it frees in per-size bins and reuses
+ * them without the lock: malloc pops, free pushes, each O(1). A cached block stays
+ * USED in its chunk, so no neighbour merges into it, and is marked by slack ==
+ * SLACK_CACHED, so freeing it again is still a double free. Bins are refilled with
+ * up to TC_BATCH blocks carved from one free block, and flushed in batches when
+ * full, each under one lock acquisition. A thread's counters are deltas, folded
+ * into the heap's under the lock at those points (and by stats, check and trim).
+ * The port calls liballoc_thread_exit() when a thread ends (arranged by
+ * LIBALLOC_THREAD_REGISTER) to give its blocks back. Kernel ports define no
+ * LIBALLOC_THREAD_LOCAL and keep the plain locked path.
+ */
+#ifdef LIBALLOC_THREAD_LOCAL
+#ifndef LIBALLOC_THREAD_REGISTER
+#define LIBALLOC_THREAD_REGISTER() ((void)0)
+#endif
+
+static LIBALLOC_THREAD_LOCAL tcache tls_cache;
+
+static bool enter(heap *h);
+static void leave(heap *h, fault *f);
+static void report(const fault *f);
+
+/* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
+ * per power of two above (4 to 8 KiB per bin), 8 at the largest. */
+static inline uint32_t tc_limit(size_t size)
+{
+	unsigned f = fls32((uint32_t)size - 1);
+	return 64u >> (f < 7 ? 0 : f - 6);
+}
+
+static void tc_push(heap *h, tcache *tc, blk *b)
+{
+	tbin *bin = &tc->bin[bsize(b) >> 4];
+	L(b)->next = mangle(h, bin->head);
+	bin->head = b;
+	STORE(bin->n, bin->n + 1);
+}
+
+static blk *tc_pop(heap *h, tbin *bin)
+{
+	blk *b = bin->head;
+	bin->head = demangle(h, L(b)->next);
+	STORE(bin->n, bin->n - 1);
+	return b;
+}
+
+/* Fold the cache's counters into the heap's (lock held). */
+static void tc_fold(heap *h, tcache *tc)
+{
+	h->st.in_use += LOAD(tc->in_use);
+	h->st.live_blocks += LOAD(tc->live);
+	STAT(h->st.allocs += LOAD(tc->allocs));
+	STAT(h->st.frees += LOAD(tc->frees));
+	STORE(tc->in_use, 0);
+	STORE(tc->live, 0);
+	STORE(tc->allocs, 0);
+	STORE(tc->frees, 0);
+	peak_in_use(h);
+}
+
+/* Give `count` blocks of a bin back to the heap (lock held). */
+static void tc_flush(heap *h, tcache *tc, tbin *bin, uint32_t count, fault *f)
+{
+	tc_fold(h, tc);
+	while (count-- && bin->head && !f->code) {
+		blk *b = tc_pop(h, bin);
+		STORE(b->slack, 0);
+		release(h, b, false, f);
+	}
+}
+
+/*
+ * The calling thread's cache if a request of n bytes can use it, else NULL. A new
+ * thread's cache is registered with the port first (LIBALLOC_THREAD_REGISTER, no
+ * lock held; allocations it makes meanwhile take the locked path) and linked into
+ * the heap's list under the lock by tc_activate.
+ */
+static tcache *tc_enter(size_t n)
+{
+	tcache *tc = &tls_cache;
+	if (n > TC_MAX - HDR - canary_room())
+		return NULL;
+	if (__builtin_expect(tc->state == TC_ACTIVE, 1))
+		return tc;
+	if (tc->state != TC_NEW)
+		return NULL;
+	tc->state = TC_REGISTERING;
+	LIBALLOC_THREAD_REGISTER();
+	return tc;
+}
+
+/* Link a registering cache into the heap's list (lock held). */
+static void tc_activate(heap *h, tcache *tc)
+{
+	if (tc->state != TC_REGISTERING)
+		return;
+	tc->link.next = h->caches.next;
+	tc->link.prev = &h->caches;
+	h->caches.next->prev = &tc->link;
+	h->caches.next = &tc->link;
+	tc->state = TC_ACTIVE;
+}
+
+/* Fast path of malloc: a block from the calling thread's bin, or NULL (no active
+ * cache, request too big, or bin empty). */
+static inline void *tc_alloc(heap *h, size_t n)
+{
+	tcache *tc = &tls_cache;
+	if (n > TC_MAX - HDR - canary_room() || tc->state != TC_ACTIVE)
+		return NULL;
+	size_t bs = block_size(n);
+	tbin *bin = &tc->bin[bs >> 4];
+	if (!bin->head)
+		return NULL;
+	blk *b = tc_pop(h, bin);
+	if (!fill_intact(b, bs, 0)) {
+		liballoc_error_fn handler = LOAD(h->handler);
+		if (handler)
+			handler(LIBALLOC_E_USE_AFTER_FREE, payload(b));
+	}
+	STORE(b->slack, (uint32_t)(bs - HDR - n));
+	canary_set(h, b);
+	STORE(tc->in_use, tc->in_use + n);
+	STORE(tc->live, tc->live + 1);
+	STORE(tc->allocs, tc->allocs + 1);
+	LIBALLOC_ON_ALLOC(payload(b), n, false);
+	return payload(b);
+}
+
+/*
+ * Slow path of a cached malloc (lock held): take one free block for up to
+ * TC_BATCH blocks of bs bytes, cut it into blocks, hand out the first and cache the
+ * rest. O(TC_BATCH).
+ */
+static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
+{
+	uint32_t k = min_sz(tc_limit(bs) / 2, TC_BATCH);
+	tc_activate(h, tc);
+	tc_fold(h, tc);
+	blk *b = take(h, k * bs, f);
+	if (!b && !f->code && k > 1) {
+		k = 1;
+		b = take(h, bs, f);
+	}
+	if (!b)
+		return NULL;
+	size_t size = bsize(b);
+	uint32_t zero = b->size & F_ZERO;
+	blk *nx = neighbour(h, b, f);
+	if (!nx) {
+		untake(h, b);
+		return NULL;
+	}
+	if (size - k * bs >= MIN_BLOCK) {
+		carve_tail(h, b, k * bs, size, zero, nx);
+		size = k * bs;
+	}
+	if (!fill_intact(b, size, zero)) {
+		f->code = LIBALLOC_E_USE_AFTER_FREE;
+		f->ptr = payload(b);
+	}
+	if (zero)
+		poison(b, size);  /* cached blocks hold poison, never a zero fill */
+	/* Block 0 is handed out, 1..k-1 cached; the last absorbs a remainder below
+	 * MIN_BLOCK (and goes to the bin of its own size). */
+	size_t prev = b->prev;
+	blk *c = b;
+	for (uint32_t i = 0; i < k; i++) {
+		size_t cs = i + 1 < k ? bs : size - (size_t)i * bs;
+		hdr_set(h, c, prev, cs | F_USED, i ? SLACK_CACHED : cs - HDR - n);
+		if (i)
+			tc_push(h, tc, c);
+		prev = cs;
+		c = (blk *)((char *)c + cs);
+	}
+	c->prev = (uint32_t)prev;
+	canary_set(h, b);
+	count_alloc(h, n);
+	LIBALLOC_ON_ALLOC(payload(b), n, false);
+	return payload(b);
+}
+
+/* A full bin (or a cache not yet active) before a free: register and link the
+ * cache, flush half the bin under the lock. false if that failed. */
+__attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tbin *bin)
+{
+	fault f = {0};
+	if (!tc_enter(0) || !enter(h))
+		return false;
+	tc_activate(h, tc);
+	if (bin->n >= tc_limit((size_t)(bin - tc->bin) << 4))
+		tc_flush(h, tc, bin, bin->n / 2 + 1, &f);
+	leave(h, &f);
+	report(&f);
+	return f.code == 0;
+}
+
+/*
+ * Fast path of free: a valid live chunk block of cacheable size goes to the bin,
+ * after flushing half of the bin (under the lock) if it is full. false: take the
+ * locked path, which also reports every misuse.
+ */
+static bool tc_free(heap *h, void *p)
+{
+	blk *b = blk_of(p);
+	tcache *tc = &tls_cache;
+	if (((uintptr_t)p & (ALIGN - 1)) || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) ||
+	    (b->size & (F_USED | F_HUGE)) != F_USED || bsize(b) - 1 > TC_MAX + 15 ||
+	    slack_of(b) == SLACK_CACHED || !canary_ok(h, b))
+		return false;
+	size_t size = bsize(b);
+	tbin *bin = &tc->bin[size >> 4];
+	if (__builtin_expect(tc->state != TC_ACTIVE || bin->n >= tc_limit(size), 0) && !tc_make_room(h, tc, bin))
+		return false;
+	LIBALLOC_ON_FREE(p, size - HDR);
+	STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
+	STORE(tc->live, tc->live - 1);
+	STORE(tc->frees, tc->frees + 1);
+	poison(fill_start(b), fill_len(size));
+	STORE(b->slack, SLACK_CACHED);
+	tc_push(h, tc, b);
+	return true;
+}
+
+/* Flush every bin of the calling thread (lock held). */
+static void tc_drain(heap *h, tcache *tc, fault *f)
+{
+	if (tc->state != TC_ACTIVE)
+		return;
+	for (size_t i = 0; i < TC_BINS; i++)
+		tc_flush(h, tc, &tc->bin[i], UINT32_MAX, f);
+}
+#endif
+
+/* ==== 12. API ============================================================ */
 
 static heap g_heap;  /* the default heap */
 
@@ -1112,6 +1437,9 @@ static void heap_init(heap *h)
 	}
 	h->chunks.next = h->chunks.prev = &h->chunks;
 	h->huges.next = h->huges.prev = &h->huges;
+#ifdef LIBALLOC_THREAD_LOCAL
+	h->caches.next = h->caches.prev = &h->caches;
+#endif
 	h->huge_threshold = LIBALLOC_HUGE_THRESHOLD;
 #ifdef LIBALLOC_ERROR_HANDLER
 	h->handler = LIBALLOC_ERROR_HANDLER;
@@ -1158,15 +1486,26 @@ static void report(const fault *f)
 #define SET_ERRNO(e) ((void)0)
 #endif
 
-/* Allocate under the lock; no errno (callers differ: posix_memalign must not). */
-static void *api_alloc(size_t n, size_t align, size_t *dirty)
+/* Allocate under the lock (refilling the thread cache when it applies); no errno:
+ * callers differ (posix_memalign must not set it). */
+__attribute__((noinline)) static void *api_alloc(size_t n, size_t align, size_t *dirty)
 {
 	heap *h = &g_heap;
 	fault f = {0};
-	void *p = NULL;
+	void *p;
+#ifdef LIBALLOC_THREAD_LOCAL
+	tcache *tc = align <= ALIGN ? tc_enter(n) : NULL;
+#endif
 	if (!enter(h))
 		return NULL;
-	p = h_alloc(h, n, align, dirty, &f);
+#ifdef LIBALLOC_THREAD_LOCAL
+	if (tc && block_size(n) <= h->huge_threshold) {
+		p = tc_refill(h, tc, block_size(n), n, &f);
+		if (p && dirty)
+			*dirty = n;
+	} else
+#endif
+		p = h_alloc(h, n, align, dirty, &f);
 	if (!p)
 		STAT(h->st.failed_allocs++);
 	leave(h, &f);
@@ -1183,15 +1522,19 @@ static void *nomem(void *p)
 
 void *LIBALLOC_PREFIX(malloc)(size_t size)
 {
+#ifdef LIBALLOC_THREAD_LOCAL
+	void *p = tc_alloc(&g_heap, size);
+	if (__builtin_expect(p != NULL, 1))
+		return p;
+#endif
 	return nomem(api_alloc(size, ALIGN, NULL));
 }
 
-void LIBALLOC_PREFIX(free)(void *ptr)
+/* free under the lock. */
+__attribute__((noinline)) static void api_free(void *ptr)
 {
 	heap *h = &g_heap;
 	fault f = {0};
-	if (!ptr)
-		return;
 	if (!enter(h)) {
 		f.code = LIBALLOC_E_LOCK;
 		f.ptr = ptr;
@@ -1203,12 +1546,29 @@ void LIBALLOC_PREFIX(free)(void *ptr)
 	report(&f);
 }
 
+void LIBALLOC_PREFIX(free)(void *ptr)
+{
+	if (!ptr)
+		return;
+#ifdef LIBALLOC_THREAD_LOCAL
+	if (__builtin_expect(tc_free(&g_heap, ptr), 1))
+		return;
+#endif
+	api_free(ptr);
+}
+
 void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size)
 {
 	size_t n, dirty = 0;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	void *p = api_alloc(n, ALIGN, &dirty);
+	void *p = NULL;
+#ifdef LIBALLOC_THREAD_LOCAL
+	if ((p = tc_alloc(&g_heap, n)) != NULL)
+		dirty = n;  /* cached blocks are never known to be zero */
+	else
+#endif
+		p = api_alloc(n, ALIGN, &dirty);
 	if (p)
 		__builtin_memset(p, 0, min_sz(dirty, n));
 	return nomem(p);
@@ -1237,7 +1597,7 @@ void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size)
 	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
 		q = ptr;
 	} else if (!f.code && (q = h_alloc(h, size, ALIGN, NULL, &f)) != NULL) {
-		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? b->slack : 0), size);
+		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
 		moved = true;
 	}
 	if (!q && !f.code)
@@ -1316,7 +1676,7 @@ size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr)
 	if ((f.code = lookup(h, ptr, &b)) != 0)
 		f.ptr = ptr;
 	else
-		n = usable(b) - (LIBALLOC_HARDENED ? b->slack : 0);
+		n = usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0);
 	leave(h, &f);
 	report(&f);
 	return n;
@@ -1331,16 +1691,66 @@ liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
 		return NULL;
 	old = h->handler;
 #ifdef LIBALLOC_ERROR_HANDLER
-	h->handler = handler ? handler : LIBALLOC_ERROR_HANDLER;
+	STORE(h->handler, handler ? handler : LIBALLOC_ERROR_HANDLER);
 #else
-	h->handler = handler;
+	STORE(h->handler, handler);
 #endif
 	leave(h, &f);
 	report(&f);
 	return old;
 }
 
-/* ==== 11. Introspection ================================================== */
+void liballoc_thread_exit(void)
+{
+#ifdef LIBALLOC_THREAD_LOCAL
+	heap *h = &g_heap;
+	fault f = {0};
+	tcache *tc = &tls_cache;
+	if (tc->state == TC_ACTIVE && enter(h)) {
+		tc_drain(h, tc, &f);
+		tc_fold(h, tc);
+		tc->link.prev->next = tc->link.next;
+		tc->link.next->prev = tc->link.prev;
+		leave(h, &f);
+		report(&f);
+	}
+	tc->state = TC_DEAD;  /* later allocations of this thread take the locked path */
+#endif
+}
+
+void liballoc_fork_child(void)
+{
+#ifdef LIBALLOC_THREAD_LOCAL
+	heap *h = &g_heap;
+	fault f = {0};
+	if (!enter(h))
+		return;
+	for (tlink *l = h->caches.next, *nx; l != &h->caches; l = nx) {
+		nx = l->next;
+		if (l == &tls_cache.link)
+			continue;
+		tc_fold(h, (tcache *)l);  /* as far as its frozen thread got */
+		l->prev->next = l->next;
+		l->next->prev = l->prev;
+		h->orphans = true;
+	}
+	leave(h, &f);
+	report(&f);
+#endif
+}
+
+/* ==== 13. Introspection ================================================== */
+
+/* Fold the calling thread's counters (lock held), so its own view is exact. */
+static void fold_own(heap *h)
+{
+#ifdef LIBALLOC_THREAD_LOCAL
+	if (tls_cache.state == TC_ACTIVE)
+		tc_fold(h, &tls_cache);
+#else
+	(void)h;
+#endif
+}
 
 void liballoc_stats(struct liballoc_stats *out)
 {
@@ -1350,7 +1760,20 @@ void liballoc_stats(struct liballoc_stats *out)
 		__builtin_memset(out, 0, sizeof *out);
 		return;
 	}
+	fold_own(h);
 	*out = h->st;
+#ifdef LIBALLOC_THREAD_LOCAL
+	/* Other threads' unfolded counters, read as they are. */
+	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
+		tcache *tc = (tcache *)l;
+		out->in_use += LOAD(tc->in_use);
+		out->live_blocks += LOAD(tc->live);
+		STAT(out->allocs += LOAD(tc->allocs));
+		STAT(out->frees += LOAD(tc->frees));
+		for (size_t i = 0; i < TC_BINS; i++)
+			out->cached += LOAD(tc->bin[i].n);
+	}
+#endif
 	leave(h, &f);
 	report(&f);
 }
@@ -1392,7 +1815,7 @@ static bool run_mapped(const heap *h, const run *r)
 
 /* Totals found by the walk, compared with the counters at the end. */
 typedef struct tally {
-	size_t in_use, live, huge, free_blocks, free_bytes, chunks, empty, obtained;
+	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, obtained;
 } tally;
 
 static int check_chunk(const heap *h, const run *r, tally *t)
@@ -1415,17 +1838,19 @@ static int check_chunk(const heap *h, const run *r, tally *t)
 		}
 		if (s < MIN_BLOCK || (const char *)b + s > (const char *)end || (b->size & F_HUGE))
 			return LIBALLOC_E_BLOCK_SIZE;
-		if (used(b)) {
-			if ((b->size & F_ZERO) || b->slack > s - HDR)
+		if (used(b) && slack_of(b) == SLACK_CACHED) {
+			t->cached++;
+		} else if (used(b)) {
+			if ((b->size & F_ZERO) || slack_of(b) > s - HDR)
 				return LIBALLOC_E_BLOCK_SIZE;
 			if (!canary_ok(h, b))
 				return LIBALLOC_E_OVERFLOW;
-			t->in_use += s - HDR - b->slack;
+			t->in_use += requested(b);
 			t->live++;
 		} else {
 			if (prev_free)
 				return LIBALLOC_E_UNCOALESCED;
-			if (LIBALLOC_HARDENED && !filled(fill_start(b), (b->size & F_ZERO) ? 0 : POISON, s - HDR - 16))
+			if (!fill_intact(b, s, b->size & F_ZERO))
 				return LIBALLOC_E_USE_AFTER_FREE;
 			t->free_blocks++;
 			t->free_bytes += s;
@@ -1472,11 +1897,11 @@ static int check_huge(const heap *h, const run *r, tally *t)
 	for (const blk *b = (const blk *)((const char *)r + RUN_HDR); (const char *)b < (const char *)r + r->pages * PAGE;
 	     b++) {
 		if (hdr_ok(h, b) && (b->size & F_HUGE) && huge_run(b) == r) {
-			if (!used(b) || bsize(b) || b->slack > usable(b))
+			if (!used(b) || bsize(b) || slack_of(b) > usable(b))
 				return LIBALLOC_E_BLOCK_SIZE;
 			if (!canary_ok(h, b))
 				return LIBALLOC_E_OVERFLOW;
-			t->in_use += usable(b) - b->slack;
+			t->in_use += requested(b);
 			t->live++;
 			t->huge++;
 			return LIBALLOC_OK;
@@ -1485,9 +1910,43 @@ static int check_huge(const heap *h, const run *r, tally *t)
 	return LIBALLOC_E_HEADER;
 }
 
-static int check_heap(const heap *h)
+/* The thread caches: the calling thread's bins are walked (the others belong to
+ * running threads); everyone's counters are summed into the expected totals. Exact
+ * when no other thread allocates meanwhile. */
+static int check_caches(heap *h, tally *want)
 {
-	tally t = {0};
+#ifdef LIBALLOC_THREAD_LOCAL
+	tcache *own = &tls_cache;
+	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
+		tcache *tc = (tcache *)l;
+		want->in_use += LOAD(tc->in_use);
+		want->live += LOAD(tc->live);
+		for (size_t i = 0; i < TC_BINS; i++) {
+			uint32_t n = LOAD(tc->bin[i].n), seen = 0;
+			want->cached += n;
+			if (tc != own)
+				continue;
+			for (const blk *b = tc->bin[i].head; b; b = demangle(h, L(b)->next)) {
+				if (++seen > n || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
+				    slack_of(b) != SLACK_CACHED || !fill_intact(b, bsize(b), 0))
+					return LIBALLOC_E_FREE_LIST;
+				if (bsize(b) >> 4 != i)
+					return LIBALLOC_E_FREE_CLASS;
+			}
+			if (seen != n)
+				return LIBALLOC_E_FREE_LIST;
+		}
+	}
+#else
+	(void)h;
+	(void)want;
+#endif
+	return LIBALLOC_OK;
+}
+
+static int check_heap(heap *h)
+{
+	tally t = {0}, want = {0};
 	int e;
 	const run *heads[2] = {&h->chunks, &h->huges};
 	for (int k = 0; k < 2; k++) {
@@ -1508,10 +1967,19 @@ static int check_heap(const heap *h)
 			}
 		}
 	}
-	if ((e = check_lists(h, &t)) != 0)
+	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h, &want)) != 0)
 		return e;
-	if (t.in_use != h->st.in_use || t.live != h->st.live_blocks || t.free_bytes != h->st.free_bytes ||
-	    t.empty != h->empty_chunks || t.obtained + h->st.metadata != h->st.obtained ||
+	/* After a fork, blocks the vanished threads were moving between their caches
+	 * and their users cannot be told apart: live, in-use and cached totals are then
+	 * unknowable, and only the rest is compared. */
+	bool orphans = false;
+#ifdef LIBALLOC_THREAD_LOCAL
+	orphans = h->orphans;
+#endif
+	if ((!orphans && (t.in_use != h->st.in_use + want.in_use || t.live != h->st.live_blocks + want.live ||
+			  t.cached != want.cached)) ||
+	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks ||
+	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
 		return LIBALLOC_E_ACCOUNTING;
 	return LIBALLOC_OK;
@@ -1523,6 +1991,7 @@ int liballoc_check(void)
 	fault f = {0};
 	if (!enter(h))
 		return LIBALLOC_E_LOCK;
+	fold_own(h);
 	int e = check_heap(h);
 	leave(h, &f);
 	report(&f);
@@ -1536,6 +2005,9 @@ size_t liballoc_trim(void)
 	size_t bytes = 0;
 	if (!enter(h))
 		return 0;
+#ifdef LIBALLOC_THREAD_LOCAL
+	tc_drain(h, &tls_cache, &f);  /* the caller's cached blocks may pin chunks */
+#endif
 	for (run *r = h->chunks.next, *nx; r != &h->chunks; r = nx) {
 		nx = r->next;
 		blk *b = chunk_first(r);

@@ -74,6 +74,15 @@
 #define LIBALLOC_HUGE_THRESHOLD (64u * LIBALLOC_PAGE_SIZE)
 #endif
 
+/* Ports whose programs free and reallocate big blocks (the Linux port) may let the
+ * threshold adapt as glibc's mmap threshold does: freeing a huge block of B bytes
+ * raises the threshold to B (never beyond this maximum), so later blocks of that
+ * size are reused from chunks instead of mapped and faulted in afresh.
+ * Default: equal to LIBALLOC_HUGE_THRESHOLD (a fixed threshold). At most 1 GiB. */
+#ifndef LIBALLOC_HUGE_THRESHOLD_MAX
+#define LIBALLOC_HUGE_THRESHOLD_MAX LIBALLOC_HUGE_THRESHOLD
+#endif
+
 /* Page runs that hold ordinary blocks ("chunks") are at least CHUNK_MIN bytes and
  * grow geometrically with the heap up to CHUNK_MAX bytes (both multiples of the
  * page size). Small-RAM targets lower CHUNK_MIN. */
@@ -106,9 +115,21 @@
  *                            heap's address (deterministic).
  *   LIBALLOC_ENOMEM, LIBALLOC_EINVAL   errno values (default 12 and 22, as on Linux).
  *
+ * Optional thread caches (for hosted ports with threads; kernel ports leave them
+ * out and keep the plain locked path):
+ *   LIBALLOC_THREAD_LOCAL    storage class of a per-thread variable, e.g.
+ *                            __thread __attribute__((tls_model("initial-exec"))).
+ *                            Defining it gives every thread a cache of small free
+ *                            blocks (up to 1 KiB) used without taking the lock.
+ *   LIBALLOC_THREAD_REGISTER()  called once per thread, without the lock, before its
+ *                            cache is first used; the port arranges for
+ *                            liballoc_thread_exit() to run when the thread ends.
+ *                            It may allocate (those calls take the locked path).
+ *
  * Optional instrumentation macros, for tools that track blocks (e.g. Valgrind's
  * client requests VALGRIND_MALLOCLIKE_BLOCK / FREELIKE_BLOCK / RESIZEINPLACE_BLOCK).
- * All are called with the heap lock held, must not allocate, default to nothing:
+ * They must not allocate and default to nothing; they run with the heap lock held,
+ * or, on the thread-cache fast paths, in the thread that owns the block:
  *   LIBALLOC_ON_ALLOC(p, n, zeroed)   block p of n requested bytes handed out;
  *                                     zeroed: the caller (calloc) will return it all zero.
  *   LIBALLOC_ON_FREE(p, usable)       block p (usable bytes) is being freed; the core
@@ -212,6 +233,8 @@ int liballoc_unlock(void);
  *                calloc and realloc add the O(size) memset/memcpy they imply.
  *   Thread-safety: every function takes liballoc_lock / liballoc_unlock around its
  *                work, so the API is thread-safe exactly when the port's lock is.
+ *                With thread caches, malloc/calloc of up to 1 KiB and free of such
+ *                blocks usually complete without the lock (O(1), no hook calls).
  *   Hooks:       the allocating functions may call liballoc_alloc_page (and
  *                liballoc_free_page to trim over-allocated aligned runs); free may
  *                call liballoc_free_page. All take the lock.
@@ -293,6 +316,7 @@ struct liballoc_stats {
 	size_t free_bytes;          /* bytes in free blocks inside chunks */
 	size_t chunks;              /* page runs holding ordinary blocks */
 	size_t metadata;            /* bytes of page map nodes (part of obtained) */
+	size_t cached;              /* free blocks held in thread caches (ports with thread-local storage) */
 	size_t allocs;              /* successful allocations (malloc, calloc, realloc moves, ...) */
 	size_t frees;               /* successful frees */
 	size_t failed_allocs;       /* allocation requests that returned NULL */
@@ -357,6 +381,21 @@ LIBALLOC_API size_t liballoc_trim(void);
  * abandoned without touching the heap (free does nothing, realloc returns NULL with
  * EINVAL, malloc_usable_size returns 0). */
 typedef void (*liballoc_error_fn)(int error, void *ptr);
+
+/* Give the calling thread's cached blocks back to the heap and stop caching for this
+ * thread (its later calls take the locked path). Ports with thread caches call it
+ * when a thread ends (see LIBALLOC_THREAD_REGISTER); a no-op without them.
+ * O(cached blocks), at most 64 per size class. Takes the lock; may call
+ * liballoc_free_page. */
+LIBALLOC_API void liballoc_thread_exit(void);
+
+/* Call in the child after fork() (the Linux port does, from its atfork handler),
+ * with the lock free. The caches of the other threads, which do not exist in the
+ * child, are abandoned: their blocks stay allocated (as glibc's tcaches do) and,
+ * since those threads may have been mid-operation, liballoc_check no longer
+ * compares the live, in-use and cached totals in this process. A no-op without
+ * thread caches. O(threads). Takes the lock; calls no page hook. */
+LIBALLOC_API void liballoc_fork_child(void);
 
 /* Install a handler; NULL restores the port's default (LIBALLOC_ERROR_HANDLER, or,
  * if the port has none, only counting in liballoc_stats.errors). Returns the

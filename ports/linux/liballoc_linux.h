@@ -14,6 +14,15 @@
 #define LIBALLOC_API __attribute__((visibility("default")))
 #define LIBALLOC_PAGES_ZEROED 1                        /* anonymous mmap pages are zero */
 
+/* Thread caches: initial-exec TLS (no allocation on access), registered with a
+ * pthread key whose destructor flushes the cache when the thread ends. */
+#define LIBALLOC_THREAD_LOCAL __thread __attribute__((tls_model("initial-exec")))
+void liballoc_linux_thread_register(void);
+#define LIBALLOC_THREAD_REGISTER() liballoc_linux_thread_register()
+
+/* Like glibc's dynamic mmap threshold (which stops at 32 MiB on 64-bit). */
+#define LIBALLOC_HUGE_THRESHOLD_MAX (32u << 20)
+
 void liballoc_linux_set_errno(int e);
 void liballoc_linux_report(int error, void *ptr);
 uint64_t liballoc_linux_entropy(void);

@@ -48,10 +48,40 @@ int liballoc_unlock(void)
 	return pthread_mutex_unlock(&heap_lock);
 }
 
+/* A thread's cache goes back to the heap when the thread ends: the key's
+ * destructor runs for every thread that set a non-NULL value. The key is made on
+ * first use (malloc runs before constructors), with pthread_once; keys below 32
+ * need no allocation in glibc, and this one is among the first. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_ends(void *unused)
+{
+	(void)unused;
+	liballoc_thread_exit();
+}
+
+static void make_cache_key(void)
+{
+	pthread_key_create(&cache_key, thread_ends);
+}
+
+void liballoc_linux_thread_register(void)
+{
+	pthread_once(&cache_key_once, make_cache_key);
+	pthread_setspecific(cache_key, (void *)1);
+}
+
 /* fork() while another thread holds the heap lock would leave the child with a lock
  * nobody will release. Take it before forking, release it on both sides. */
 static void before_fork(void) { pthread_mutex_lock(&heap_lock); }
-static void after_fork(void) { pthread_mutex_unlock(&heap_lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&heap_lock); }
+
+static void after_fork_child(void)
+{
+	pthread_mutex_unlock(&heap_lock);
+	liballoc_fork_child();  /* only this thread exists now */
+}
 
 __attribute__((constructor)) static void linux_port_init(void)
 {
@@ -60,5 +90,5 @@ __attribute__((constructor)) static void linux_port_init(void)
 		(void)!write(2, msg, sizeof msg - 1);
 		abort();
 	}
-	pthread_atfork(before_fork, after_fork, after_fork);
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
