@@ -1,0 +1,282 @@
+/* bench_latency.c — cycles per malloc and per free over a steady-state mixed sequence: median, p99, p99.99, max. */
+/* SPDX-License-Identifier: MIT */
+/*
+ * usage: bench_latency [OPS [PASSES]]   (defaults 10000000 and 3)
+ *
+ * Built twice from this file:
+ *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (mmap
+ *                       pages, no-op lock); the ticks spent inside the page hooks
+ *                       during an operation are subtracted from it.
+ *   bench_latency_sys   the process's malloc/free: glibc's, or whatever LD_PRELOAD
+ *                       supplies (jemalloc, mimalloc, tcmalloc, liballoc.so). These
+ *                       have no hooks to subtract: their figures are raw, page
+ *                       faults and system calls included.
+ *
+ * The sequence: 16384 slots; each operation picks a slot at random and frees its
+ * block if it holds one, else allocates a block of a size drawn from a mix like
+ * real programs' (half of them 16-64 bytes, a tail up to 1 MiB). Occupancy settles
+ * at one half, so mallocs and frees alternate irregularly in a steady state. A
+ * warm-up of the same kind runs first, untimed.
+ *
+ * Noise. Each timed interval is lfence/rdtsc ... rdtscp/lfence; the cost of an
+ * empty interval (the timer overhead) is measured, reported and subtracted. An
+ * interrupt or preemption landing inside one operation would make the maximum a
+ * property of the machine, not of the allocator; so the whole sequence runs
+ * PASSES times, each in a fresh child forked before any allocation, and every
+ * operation's latency is its minimum over the passes (the heap goes through the
+ * same states in every pass). The single-pass maximum is reported beside it.
+ *
+ * Output: key=value lines, parsed by bench.py:
+ *   latency impl=... ops=... passes=... mallocs=... frees=... checksum=... unit=cycles
+ *           tsc_ghz=... timer_overhead=... hooks=excluded|included hook_calls=... hook_ticks=...
+ *   op=malloc median=... p99=... p9999=... max=... max_1pass=...
+ *   op=free   ...
+ * checksum depends only on the op sequence, so it is the same for every malloc.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_timer.h"
+
+#ifdef BENCH_CORE
+#include "liballoc.h"
+#define MALLOC liballoc_malloc
+#define FREE liballoc_free
+#define IMPL "liballoc-core"
+#define HOOK_TICKS() bench_hook_ticks
+#define HOOKS "excluded"
+#else
+#define MALLOC malloc
+#define FREE free
+#define IMPL "malloc"
+#define HOOK_TICKS() 0
+#define HOOKS "included"
+#endif
+
+#define SLOTS 16384
+
+typedef struct { uint64_t s; } rng;
+
+static inline uint64_t next(rng *r)  /* xorshift64* */
+{
+	r->s ^= r->s >> 12;
+	r->s ^= r->s << 25;
+	r->s ^= r->s >> 27;
+	return r->s * 2685821657736338717ull;
+}
+
+static inline uint64_t below(rng *r, uint64_t n)
+{
+	return ((next(r) >> 32) * n) >> 32;
+}
+
+/* Request sizes, by count: 50% 16-64, 30% 65-256, 13% 257-1024, 5% 1-8 KiB,
+ * 1.9% 8-64 KiB, 0.1% 64 KiB-1 MiB (past liballoc's and glibc's huge thresholds). */
+static size_t mix_size(rng *r)
+{
+	uint64_t c = below(r, 1000);
+	if (c < 500)
+		return 16 + below(r, 49);
+	if (c < 800)
+		return 65 + below(r, 192);
+	if (c < 930)
+		return 257 + below(r, 768);
+	if (c < 980)
+		return 1025 + below(r, 7168);
+	if (c < 999)
+		return 8193 + below(r, 57344);
+	return 65537 + below(r, 983040);
+}
+
+/* Shared between the passes (children) and the parent. */
+struct shared {
+	uint64_t mallocs, frees, checksum, hook_calls, hook_ticks;
+	uint64_t max_1pass[2];
+	int failed;
+};
+
+static void *map_shared(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("bench_latency: mmap");
+		exit(1);
+	}
+	return p;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of n empty timed intervals: what every sample carries on top. */
+static uint64_t timer_overhead(uint32_t *scratch, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = tick_start();
+		__asm__ volatile("" ::: "memory");
+		uint64_t t1 = tick_stop();
+		scratch[i] = (uint32_t)(t1 - t0);
+	}
+	qsort(scratch, n, sizeof *scratch, cmp_u32);
+	return scratch[n / 2];
+}
+
+static double tsc_ghz(void)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	uint64_t t0 = tick_start();
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 20000000L);
+	uint64_t t1 = tick_stop();
+	return (double)(t1 - t0) / (double)((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec));
+}
+
+/* One pass: warm-up, then `ops` timed operations. Malloc samples fill cyc[] from
+ * the front, free samples from the back, so the layout is the same every pass. */
+static void pass(int k, uint64_t ops, uint32_t *cyc, struct shared *sh)
+{
+	struct slot { unsigned char *p; size_t n; } *slot = mmap(NULL, SLOTS * sizeof *slot, PROT_READ | PROT_WRITE,
+								 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (slot == MAP_FAILED)
+		_exit(1);
+	rng r = { 0x2545f4914f6cdd1dull };
+	uint64_t warm = ops / 10 > 4 * SLOTS ? ops / 10 : 4 * SLOTS;
+	uint64_t im = 0, jf = ops, sum = 0, max[2] = { 0, 0 };
+	for (uint64_t i = 0; i < warm + ops; i++) {
+		struct slot *s = &slot[below(&r, SLOTS)];
+		int timed = i >= warm;
+		uint64_t h0 = HOOK_TICKS(), t0, t1;
+		if (s->p) {
+			sum += s->p[0] + s->p[s->n - 1] * 3u + s->n;
+			t0 = tick_start();
+			FREE(s->p);
+			t1 = tick_stop();
+			s->p = NULL;
+		} else {
+			s->n = mix_size(&r);
+			t0 = tick_start();
+			s->p = MALLOC(s->n);
+			t1 = tick_stop();
+			if (!s->p) {
+				fprintf(stderr, "bench_latency: malloc(%zu) failed\n", s->n);
+				_exit(1);
+			}
+			s->p[0] = (unsigned char)i;  /* first use of the block, outside the timing */
+			s->p[s->n - 1] = (unsigned char)(i >> 8);
+			sum += (unsigned char)i;
+		}
+		if (!timed)
+			continue;
+		uint64_t d = t1 - t0 - (HOOK_TICKS() - h0);
+		uint32_t v = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		int isfree = s->p == NULL;
+		uint32_t *at = isfree ? &cyc[--jf] : &cyc[im++];
+		if (k == 0 || v < *at)
+			*at = v;
+		if (v > max[isfree])
+			max[isfree] = v;
+	}
+	for (unsigned i = 0; i < SLOTS; i++)
+		FREE(slot[i].p);
+#ifdef BENCH_CORE
+	int bad = liballoc_check();
+	if (bad) {
+		fprintf(stderr, "bench_latency: liballoc_check: %s\n", liballoc_strerror(bad));
+		_exit(3);
+	}
+	sh->hook_calls = bench_hook_calls;
+	sh->hook_ticks = bench_hook_ticks;
+#endif
+	if (jf != im) {
+		fprintf(stderr, "bench_latency: sample layout broken\n");
+		_exit(1);
+	}
+	if (k == 0) {
+		sh->mallocs = im;
+		sh->frees = ops - im;
+		sh->checksum = sum;
+	} else if (sh->mallocs != im || sh->checksum != sum) {
+		fprintf(stderr, "bench_latency: pass %d took a different sequence\n", k);
+		_exit(1);
+	}
+	for (int j = 0; j < 2; j++)
+		if (max[j] > sh->max_1pass[j])
+			sh->max_1pass[j] = max[j];
+	_exit(0);
+}
+
+static uint64_t net(uint32_t v, uint64_t ovh)
+{
+	return v > ovh ? v - ovh : 0;
+}
+
+/* Nearest rank: the smallest sample with at least a fraction p of all at or below it. */
+static uint32_t rank(const uint32_t *sorted, uint64_t n, double p)
+{
+	uint64_t i = (uint64_t)(p * (double)n + 0.999999);
+	return sorted[i == 0 ? 0 : i > n ? n - 1 : i - 1];
+}
+
+static void report(const char *op, uint32_t *v, uint64_t n, uint64_t ovh, uint64_t max_1pass)
+{
+	if (n == 0) {
+		printf("op=%s n=0\n", op);
+		return;
+	}
+	qsort(v, n, sizeof *v, cmp_u32);
+	printf("op=%s n=%llu median=%llu p99=%llu p9999=%llu max=%llu max_1pass=%llu\n", op, (unsigned long long)n,
+	       (unsigned long long)net(rank(v, n, 0.5), ovh), (unsigned long long)net(rank(v, n, 0.99), ovh),
+	       (unsigned long long)net(rank(v, n, 0.9999), ovh), (unsigned long long)net(v[n - 1], ovh),
+	       (unsigned long long)(max_1pass > ovh ? max_1pass - ovh : 0));
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
+	int passes = argc > 2 ? atoi(argv[2]) : 3;
+	if (argc > 3 || ops < 1000 || passes < 1 || passes > 100) {
+		fprintf(stderr, "usage: %s [OPS >= 1000 [PASSES 1..100]]\n", argv[0]);
+		return 2;
+	}
+	/* Everything the benchmark itself needs comes from mmap, never from the malloc
+	 * being measured, and is faulted in before the first pass. */
+	uint32_t *cyc = map_shared(ops * sizeof *cyc);
+	struct shared *sh = map_shared(sizeof *sh);
+	uint64_t ovh = timer_overhead(cyc, ops < 1000000 ? ops : 1000000);
+	double ghz = tsc_ghz();
+	for (int k = 0; k < passes; k++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("bench_latency: fork");
+			return 1;
+		}
+		if (pid == 0)
+			pass(k, ops, cyc, sh);
+		int st;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "bench_latency: pass %d failed (status %#x)\n", k, st);
+			return WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1;
+		}
+	}
+	printf("latency impl=%s ops=%llu passes=%d mallocs=%llu frees=%llu checksum=%016llx unit=%s tsc_ghz=%.3f "
+	       "timer_overhead=%llu hooks=%s hook_calls=%llu hook_ticks=%llu\n",
+	       IMPL, (unsigned long long)ops, passes, (unsigned long long)sh->mallocs, (unsigned long long)sh->frees,
+	       (unsigned long long)sh->checksum, BENCH_TICK_UNIT, ghz, (unsigned long long)ovh, HOOKS,
+	       (unsigned long long)sh->hook_calls, (unsigned long long)sh->hook_ticks);
+	report("malloc", cyc, sh->mallocs, ovh, sh->max_1pass[0]);
+	report("free", cyc + sh->mallocs, sh->frees, ovh, sh->max_1pass[1]);
+	return 0;
+}
