@@ -9,7 +9,9 @@
  * account of every frame. Exits QEMU through isa-debug-exit: 0x10 (status 33)
  * on PASS, 0x11 (status 35) on FAIL.
  *
- * Command line (QEMU -append): seed=N and ops=N set the randomized phase.
+ * Command line (QEMU -append): seed=N and ops=N set the randomized phase;
+ * crash=pf reads an unmapped address after paging is on, to show an unexpected
+ * page fault reported with CR2 and the error code, and the FAIL exit (35).
  */
 #include "kernel.h"
 #include "liballoc.h"
@@ -80,8 +82,17 @@ static const void *phys_read(uint32_t pa) { return (const void *)(uintptr_t)pa; 
 
 static uint64_t seed = 0x9E3779B97F4A7C15ull;
 static unsigned ops = 10000;
+static unsigned crash;
 
-/* seed=N and ops=N anywhere on the command line. */
+static bool starts(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return false;
+	return true;
+}
+
+/* seed=N, ops=N and crash=pf anywhere on the command line. */
 static void parse_cmdline(const char *s)
 {
 	while (*s) {
@@ -91,6 +102,8 @@ static void parse_cmdline(const char *s)
 			target64 = &seed, s += 5;
 		else if (s[0] == 'o' && s[1] == 'p' && s[2] == 's' && s[3] == '=')
 			target = &ops, s += 4;
+		else if (starts(s, "crash=pf"))
+			crash = 1;
 		if (target || target64) {
 			uint64_t v = 0;
 			while (*s >= '0' && *s <= '9')
@@ -275,14 +288,6 @@ static void lock_checks(void)
 static char line[160], verdict[160];
 static size_t line_len;
 
-static bool starts(const char *s, const char *prefix)
-{
-	while (*prefix)
-		if (*s++ != *prefix++)
-			return false;
-	return true;
-}
-
 static void selftest_write(const char *s)
 {
 	for (; *s; s++) {
@@ -364,6 +369,8 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	print_memory_map(mbi);
 	size_t free0 = pmm_start(mbi_phys);
 	paging_start();
+	if (crash)
+		(void)*(volatile uint32_t *)0xDEAD0000u;  /* unmapped: the handler reports and fails */
 
 	x86_heap_ops_init(&heap_ops, &mm);
 	require(x86_heap_init(&heap_ops, HEAP_BASE, HEAP_PAGES, heap_bits) == 0, "heap: hooks initialised");

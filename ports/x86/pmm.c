@@ -156,9 +156,6 @@ uint32_t x86_pmm_alloc_below(struct x86_pmm *pmm, size_t count, uint64_t limit)
 
 int x86_pmm_free(struct x86_pmm *pmm, uint32_t phys, size_t count)
 {
-	/* Frame 0 is never handed out; refuse it before flat_pages sees a NULL. */
-	if (phys == 0)
-		return -1;
 	return flat_pages_free(&pmm->frames, (void *)(uintptr_t)phys, count);
 }
 
