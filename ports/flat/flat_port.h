@@ -80,12 +80,18 @@
 #define LIBALLOC_FLAT_HEAP_SYMBOLS 0
 #endif
 
+#ifndef LIBALLOC_FLAT_IRQ_EXTERNAL
+#define LIBALLOC_FLAT_IRQ_EXTERNAL 0
+#endif
+
 #if LIBALLOC_FLAT_LOCK == LIBALLOC_FLAT_LOCK_IRQ && \
-	(LIBALLOC_FLAT_IRQ_EXTERNAL + 0 || !(defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'))
+	(LIBALLOC_FLAT_IRQ_EXTERNAL || !(defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'))
 #define LIBALLOC_FLAT_IRQ_HOOKS 1
 /* Supplied by the user of an IRQ lock off Cortex-M: see the lock section above. */
 uint32_t liballoc_flat_irq_save(void);
 void liballoc_flat_irq_restore(uint32_t state);
+#else
+#define LIBALLOC_FLAT_IRQ_HOOKS 0
 #endif
 
 /* WORKAROUND for a core bug, on by default: liballoc_check() scans the first page
