@@ -314,7 +314,18 @@ static bool touch_faults(volatile unsigned char *addr)
 	return faulted;
 }
 
-static size_t port_pages(void) { return x86_heap_pages(); }
+static size_t free_at_boot;
+
+/* Pages the heap holds. Every time the self-test asks (after each exhaustion,
+ * free-all and trim too), the PMM must agree: each frame not free is the
+ * directory, a page table or a heap page. */
+static size_t port_pages(void)
+{
+	size_t held = x86_heap_pages();
+	check(x86_pmm_free_frames(&pmm) + 1 + vmm.tables + held == free_at_boot,
+	      "PMM frames in use are exactly the page tables and the heap's pages");
+	return held;
+}
 
 /* Every frame the PMM handed out is the page directory, a page table, or a
  * page liballoc still holds (its page map: the self-test has trimmed the rest). */
@@ -367,7 +378,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
 		parse_cmdline(phys_read(mbi->cmdline));
 	print_memory_map(mbi);
-	size_t free0 = pmm_start(mbi_phys);
+	size_t free0 = free_at_boot = pmm_start(mbi_phys);
 	paging_start();
 	if (crash)
 		(void)*(volatile uint32_t *)0xDEAD0000u;  /* unmapped: the handler reports and fails */
