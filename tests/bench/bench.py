@@ -51,6 +51,9 @@ SYSTEM_ALLOCATORS = [
 ]
 OURS = "liballoc"
 MULTI_THREADED = ("larson", "prodcons", "falseshare")
+# Fragmentation is shown only for workloads holding at least this much at full size
+# (scaled with the size): below it, peak RSS is mostly the process image.
+FRAG_MIN_LIVE = 4 << 20
 PROGRAMS = ("python", "git", "sqlite", "gcc", "cxx")
 
 
@@ -134,6 +137,8 @@ class Suite:
         self.runs = []       # raw rows for bench-runs.csv
         self.rows = []       # summary rows for bench.csv
         self.lat = []        # latency rows
+        scale = {"full": 1.0, "tiny": 0.002}.get(a.size) or float(a.size)
+        self.frag_min = FRAG_MIN_LIVE * min(1.0, scale)
         self.out = []        # everything printed, also kept for the log
 
     def say(self, s=""):
@@ -201,7 +206,7 @@ class Suite:
                 table[(it, n)] = {"status": st, "time": t, "rss": rss, "cpu": median([r["cpu"] for r in rs]),
                                   "min_time": min([r["wall"] for r in rs], default=None), "runs": len(res.get((it, n), [])),
                                   "ok_runs": len(rs), "live": live,
-                                  "frag": rss * 1024 / live if rss and live else None}
+                                  "frag": rss * 1024 / live if rss and live and live >= self.frag_min else None}
         for it in items:
             g = table[(it, "glibc")]
             for n in self.names:
@@ -255,7 +260,9 @@ class Suite:
         self.say("== latency: %s ops, each op's minimum over %s pass(es)" % (ops, passes))
         jobs = []
         if a.latency_core:
-            jobs.append(("liballoc core, hooks excluded", OURS + "-core", None, [a.latency_core, ops, passes]))
+            jobs.append(("liballoc core, no thread cache", OURS + "-core", None, [a.latency_core, ops, passes]))
+        if a.latency_core_tc:
+            jobs.append(("liballoc core + thread cache", OURS + "-core-tc", None, [a.latency_core_tc, ops, passes]))
         if a.latency_sys:
             for n, p in self.present:
                 jobs.append(("%s, raw" % n, n, p, [a.latency_sys, ops, passes]))
@@ -293,10 +300,11 @@ class Suite:
             self.say("  %-*s %5s %8d %8d %8d %8d %8s %10d" % (
                 w0, x["impl"], x["op"], x["median"], x["p99"], x["p9999"], x["max"],
                 fmt(ratio(x["max"], max(x["median"], 1)), "{:.1f}"), x["max_1pass"]))
-        core = [x for x in self.lat if x["allocator"] == OURS + "-core"]
+        core = {x["impl"]: x["hook_calls"] for x in self.lat if x["hooks"] == "excluded"}
         if core:
-            self.say("  (liballoc core: %d page-hook calls; their time is subtracted. The others: raw, system calls "
-                     "and page faults included; their run under LD_PRELOAD includes the port's lock.)" % core[0]["hook_calls"])
+            self.say("  liballoc core rows: the core linked in, on a port with a no-op lock; the time of its page hooks "
+                     "is subtracted (%s)." % ", ".join("%s: %d hook calls" % kv_ for kv_ in core.items()))
+            self.say("  'raw' rows: the process's malloc (LD_PRELOAD), system calls, page faults and locks included.")
         self.say()
 
     # -- real programs --
@@ -374,7 +382,7 @@ class Suite:
             big = [(it, t(it, OURS, "rss_ratio")) for it in wl if t(it, OURS, "rss_ratio") is not None]
             over = [x for x in big if x[1] > 1.0]
             check(bool(big) and not over, "memory: peak RSS <= glibc's on every workload; above: %s" % (
-                ", ".join("%s %.2f" % x for x in over) or "none"))
+                ", ".join("%s %.3f" % x for x in over) or "none"))
             fr = [(it, t(it, OURS, "frag"), t(it, "glibc", "frag")) for it in wl]
             fr = [x for x in fr if x[1] and x[2]]
             worse = [x for x in fr if x[1] >= x[2]]
@@ -388,21 +396,19 @@ class Suite:
             check(bool(mt) and all(x[1] <= 1.2 for x in mt) if mt else None,
                   "scalability: multi-threaded workloads within 1.2 x the best of the others: %s" % (
                       ", ".join("%s %.2f" % x for x in mt) or "none run"))
-        core = {x["op"]: x for x in self.lat if x["allocator"] == OURS + "-core"}
-        raw = {x["op"]: x for x in self.lat if x["allocator"] == OURS}
         gl = {x["op"]: x for x in self.lat if x["allocator"] == "glibc"}
-        if core:
-            r = {o: x["max"] / max(x["median"], 1) for o, x in core.items()}
-            check(all(v <= 20 for v in r.values()), "real-time: core max <= 20 x median: malloc %.1f, free %.1f" % (
-                r.get("malloc", 0), r.get("free", 0)))
+        for alloc, what in ((OURS + "-core", "core, no thread cache"), (OURS + "-core-tc", "core + thread cache"),
+                            (OURS, "liballoc.so, raw")):
+            mine = {x["op"]: x for x in self.lat if x["allocator"] == alloc}
+            if not mine:
+                continue
+            r = {o: x["max"] / max(x["median"], 1) for o, x in mine.items()}
+            check(all(v <= 20 for v in r.values()), "real-time: %s: max <= 20 x median: malloc %.1f, free %.1f" % (
+                what, r.get("malloc", 0), r.get("free", 0)))
             if gl:
-                check(all(core[o]["max"] < gl[o]["max"] for o in core),
-                      "real-time: core max below glibc's: malloc %d vs %d, free %d vs %d" % (
-                          core["malloc"]["max"], gl["malloc"]["max"], core["free"]["max"], gl["free"]["max"]))
-            if gl and raw:
-                check(all(raw[o]["max"] < gl[o]["max"] for o in raw),
-                      "real-time: liballoc.so (raw, like glibc's) max below glibc's: malloc %d vs %d, free %d vs %d" % (
-                          raw["malloc"]["max"], gl["malloc"]["max"], raw["free"]["max"], gl["free"]["max"]))
+                check(all(mine[o]["max"] < gl[o]["max"] for o in mine),
+                      "real-time: %s: max below glibc's (raw): malloc %d vs %d, free %d vs %d" % (
+                          what, mine["malloc"]["max"], gl["malloc"]["max"], mine["free"]["max"], gl["free"]["max"]))
         if ptab:
             for it in progs:
                 c = ptab[(it, OURS)]
@@ -411,7 +417,7 @@ class Suite:
                     continue
                 check(c["time_ratio"] <= 1.0 and c["rss_ratio"] <= 1.0,
                       "programs: %-7s time %s x glibc, RSS %s x glibc (both <= 1)" % (
-                          it, fmt(c["time_ratio"]), fmt(c["rss_ratio"])))
+                          it, fmt(c["time_ratio"], "{:.3f}"), fmt(c["rss_ratio"], "{:.3f}")))
         self.say("  (time figures from a shared, noisy machine are indicative; measure on a quiet one for the README)")
         self.say()
 
@@ -444,18 +450,22 @@ class Suite:
         gp = shutil.which("gnuplot")
         if not gp:
             self.say("gnuplot not found: no chart")
-            return None
+            return []
         a = self.a
         d = os.path.join(a.outdir, "bench-chart")
         os.makedirs(d, exist_ok=True)
         panels = []
 
         def dat(name, items, cols, get):
+            """A gnuplot data file, or None when it would hold no number at all."""
+            rows = [[get(it, c) for c in cols] for it in items]
+            if all(v is None for r in rows for v in r):
+                return None
             p = os.path.join(d, name)
             with open(p, "w") as f:
                 f.write("\t".join(["item"] + cols) + "\n")
-                for it in items:
-                    f.write("\t".join([it] + [fmt(get(it, c), "{:.6g}", "?") for c in cols]) + "\n")
+                for it, r in zip(items, rows):
+                    f.write("\t".join([it] + [fmt(v, "{:.6g}", "?") for v in r]) + "\n")
             return p
 
         def cell(tab, k):
@@ -469,61 +479,70 @@ class Suite:
             panels.append(("Workloads: peak RSS / glibc's (lower is better)",
                            dat("rss.dat", items, names, cell(wtab, "rss_ratio")), len(names), True, False))
             panels.append(("Workloads: fragmentation = peak RSS / peak live bytes (lower is better)",
-                           dat("frag.dat", list(wl), names, cell(wtab, "frag")), len(names), False, True))
+                           dat("frag.dat", list(wl), names, cell(wtab, "frag")), len(names), True, False))
         if ptab:
             items = list(progs) + ["geomean"]
-            panels.append(("Real programs: wall time / glibc's",
+            panels.append(("Real programs: wall time / glibc's (lower is better)",
                            dat("ptime.dat", items, names, cell(ptab, "time_ratio")), len(names), True, False))
-            panels.append(("Real programs: peak RSS / glibc's",
+            panels.append(("Real programs: peak RSS / glibc's (lower is better)",
                            dat("prss.dat", items, names, cell(ptab, "rss_ratio")), len(names), True, False))
         if self.lat:
+            short = {OURS: OURS + ".so"}  # the raw row of ours; core rows keep their names
             impls = []
             for x in self.lat:
-                if x["impl"] not in impls:
-                    impls.append(x["impl"])
+                if short.get(x["allocator"], x["allocator"]) not in impls:
+                    impls.append(short.get(x["allocator"], x["allocator"]))
             cols = ["malloc median", "malloc p99.99", "malloc max", "free median", "free p99.99", "free max"]
-            look = {(x["impl"], x["op"]): x for x in self.lat}
+            look = {(short.get(x["allocator"], x["allocator"]), x["op"]): x for x in self.lat}
 
             def lget(it, c):
                 op, stat = c.split()
                 x = look.get((it, op))
                 return x and max(1, x[{"median": "median", "p99.99": "p9999", "max": "max"}[stat]])
-            panels.append(("Latency, %s per operation (log scale; minimum over passes)" % self.lat[0]["unit"],
+            panels.append(("Latency, %s per operation (log scale; each op's minimum over the passes; "
+                           "core rows without page-hook time, the others raw)" % self.lat[0]["unit"],
                            dat("lat.dat", impls, cols, lget), len(cols), False, True))
-        svg = os.path.join(a.outdir, "bench.svg")
-        g = ["set terminal svg size 1200,%d dynamic font 'Helvetica,12' background '#ffffff'" % (330 * len(panels) + 40),
-             "set output '%s'" % svg,
-             "set datafile separator '\\t'", "set datafile missing '?'",
-             "set style data histograms", "set style histogram clustered gap 1",
-             "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set grid ytics",
-             "set key outside right top vertical", "set xtics nomirror", "set yrange [0:*]",
-             "set multiplot layout %d,1 title 'liballoc benchmark (%s run, %s)'" % (
-                 len(panels), "quick" if a.quick else "full", time.strftime("%Y-%m-%d %H:%M"))]
+        panels = [p for p in panels if p[1]]
+        if not panels:
+            return []
+        common = ["set datafile separator '\\t'", "set datafile missing '?'",
+                  "set style data histograms", "set style histogram clustered gap 1",
+                  "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set grid ytics",
+                  "set key outside right top vertical", "set xtics nomirror",
+                  "set multiplot layout %d,1 title 'liballoc benchmark (%s run, %s)'" % (
+                      len(panels), "quick" if a.quick else "full", time.strftime("%Y-%m-%d %H:%M"))]
         for title, path, ncol, unity, logy in panels:
-            g.append("set title \"%s\"" % title)
-            g.append("set logscale y" if logy else "unset logscale y")
-            g.append("set yrange [%s:*]" % ("1" if logy else "0"))
-            g.append("unset arrow")
+            common.append("set title \"%s\"" % title)
+            common.append("set logscale y" if logy else "unset logscale y")
+            common.append("set yrange [%s:*]" % ("1" if logy else "0"))
+            common.append("unset arrow")
             if unity:
-                g.append("set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 linecolor rgb '#444444'")
-            g.append("plot " + ", ".join("'%s' using %d%s title columnhead(%d)" % (
+                common.append("set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 linecolor rgb '#444444'")
+            common.append("plot " + ", ".join("'%s' using %d%s title columnhead(%d)" % (
                 path if i == 0 else "", i + 2, ":xtic(1)" if i == 0 else "", i + 2) for i in range(ncol)))
-        g.append("unset multiplot")
-        script = os.path.join(d, "bench.gp")
-        with open(script, "w") as f:
-            f.write("\n".join(g) + "\n")
-        p = subprocess.run([gp, script], capture_output=True, text=True)
-        if p.returncode != 0:
-            self.say("gnuplot failed: " + p.stderr.strip()[-500:])
-            return None
-        return svg
+        common.append("unset multiplot")
+        out = []
+        height = 330 * len(panels) + 40
+        for ext, term in (("svg", "svg size 1200,%d dynamic font 'Helvetica,12' background '#ffffff'" % height),
+                          ("png", "pngcairo size 1200,%d font 'Helvetica,10' background '#ffffff'" % height)):
+            chart = os.path.join(a.outdir, "bench." + ext)
+            script = os.path.join(d, "bench-%s.gp" % ext)
+            with open(script, "w") as f:
+                f.write("\n".join(["set terminal " + term, "set output '%s'" % chart] + common) + "\n")
+            p = subprocess.run([gp, script], capture_output=True, text=True)
+            if p.returncode != 0 or not os.path.exists(chart):
+                if ext == "svg":
+                    self.failures.append(("chart", "-", "gnuplot failed: " + p.stderr.strip()[-500:], gp + " " + script))
+                continue  # pngcairo is optional in some gnuplot builds
+            out.append(chart)
+        return out
 
     def run(self):
         a = self.a
         os.makedirs(a.outdir, exist_ok=True)
         t0 = time.time()
-        self.say("liballoc benchmark: %s mode; allocators: %s%s" % (
-            "QUICK" if a.quick else "full", ", ".join(n for n, _ in self.present),
+        self.say("liballoc benchmark: %s mode (size %s); allocators: %s%s" % (
+            "QUICK" if a.quick else "full", a.size, ", ".join(n for n, _ in self.present),
             "; not installed: " + ", ".join(self.missing) if self.missing else ""))
         self.say("  machine: %d CPU(s), load average %s (a shared machine: read ratios, not absolutes)" % (
             os.cpu_count(), " ".join("%.2f" % x for x in os.getloadavg())))
@@ -534,30 +553,31 @@ class Suite:
         if "workloads" in a.sections and wl:
             wtab = self.workloads()
             self.say()
-        if "latency" in a.sections and (a.latency_core or a.latency_sys):
+        if "latency" in a.sections and (a.latency_core or a.latency_core_tc or a.latency_sys):
             self.latency()
         if "programs" in a.sections and a.workloads_sh:
             progs, ptab = self.programs()
             self.say()
         if wtab:
             self.show(wl, wtab, "Workloads")
-            self.print_table("Workloads: fragmentation = median peak RSS / peak live bytes (lower is better)",
+            self.print_table("Workloads: fragmentation = median peak RSS / peak live bytes (lower is better; '-': "
+                             "holds under %.1f MiB, RSS would be mostly the process image)" % (self.frag_min / 1048576),
                              wl, wtab, "frag", None)
         if self.lat:
             self.show_latency()
         if ptab:
             self.show(progs, ptab, "Real programs")
         self.targets(wl if wtab else [], wtab or {}, progs, ptab)
+        charts = self.chart(wl, wtab, progs, ptab)
         if self.failures:
             self.say("FAILURES (crashes, wrong checksums or output) — reproduce with the command shown:")
             for what, n, detail, cmd in self.failures:
                 self.say("  %s under %s: %s\n    %s" % (what, n, detail, cmd))
             self.say()
         files = self.write_csv()
-        svg = self.chart(wl, wtab, progs, ptab)
         self.say("CSV:   " + "\n       ".join(files))
-        if svg:
-            self.say("chart: " + svg)
+        if charts:
+            self.say("chart: " + "\n       ".join(charts))
         self.say("total %.0f s" % (time.time() - t0))
         return 1 if self.failures else 0
 
@@ -600,6 +620,7 @@ def main():
     s.add_argument("--spawn", required=True, help="the bench_spawn executable")
     s.add_argument("--liballoc", required=True, help="liballoc.so to preload")
     s.add_argument("--latency-core", help="bench_latency_core executable")
+    s.add_argument("--latency-core-tc", help="bench_latency_core_tc executable")
     s.add_argument("--latency-sys", help="bench_latency_sys executable")
     s.add_argument("--workloads-sh", help="examples/host/workloads.sh (real programs)")
     s.add_argument("--cxx-demo", default="", help="the C++ demo program for workloads.sh")
@@ -649,7 +670,10 @@ def main():
     bad = [w for w in a.workloads if w not in known]
     if bad:
         ap.error("unknown workload(s) %s; known: %s" % (", ".join(bad), " ".join(known)))
-    a.outdir = os.path.abspath(a.outdir)
+    for k in ("work", "spawn", "liballoc", "latency_core", "latency_core_tc", "latency_sys", "workloads_sh",
+              "cxx_demo", "core_source", "outdir"):
+        if getattr(a, k):  # the programs run in their own directories
+            setattr(a, k, os.path.abspath(getattr(a, k)))
     return Suite(a).run()
 
 

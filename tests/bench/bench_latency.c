@@ -6,7 +6,11 @@
  * Built twice from this file:
  *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (mmap
  *                       pages, no-op lock); the ticks spent inside the page hooks
- *                       during an operation are subtracted from it.
+ *                       during an operation are subtracted from it. Configured as
+ *                       a kernel port is (no thread cache: every call takes the
+ *                       bounded TLSF path).
+ *   bench_latency_core_tc  the same, configured like the Linux port: thread cache
+ *                       and a rising huge threshold (bench_config.h).
  *   bench_latency_sys   the process's malloc/free: glibc's, or whatever LD_PRELOAD
  *                       supplies (jemalloc, mimalloc, tcmalloc, liballoc.so). These
  *                       have no hooks to subtract: their figures are raw, page
@@ -49,7 +53,11 @@
 #include "liballoc.h"
 #define MALLOC liballoc_malloc
 #define FREE liballoc_free
+#ifdef BENCH_TCACHE
+#define IMPL "liballoc-core-tc"
+#else
 #define IMPL "liballoc-core"
+#endif
 #define HOOK_TICKS() bench_hook_ticks
 #define HOOKS "excluded"
 #else
