@@ -29,8 +29,9 @@
  *   with -1 and nothing changes; the core then keeps the pages.
  *   Complexity: alloc is O(P / 32 + R) word operations, where P is the region's
  *   page count and R the number of free runs below the one chosen (both bounded by
- *   the region size, independent of the heap's blocks); free is O(n / 32 + 1).
- *   Example: a 4 MiB region of 1 KiB pages is 128 bitmap words.
+ *   the region size, independent of the heap's blocks); free is O(n / 32 + 1)
+ *   plus clearing one page (LIBALLOC_FLAT_WIPE_FREED below).
+ *   Example: a 4 MiB region of 1 KiB pages: a scan covers at most 128 words.
  *
  * The lock (choose with LIBALLOC_FLAT_LOCK, e.g. in the LIBALLOC_CONFIG_HEADER)
  *   LIBALLOC_FLAT_LOCK_IRQ   (default on Cortex-M) a nestable critical section:
@@ -52,10 +53,15 @@
  * Vendoring: copy liballoc.c/.h, flat_pages.c/.h, flat_port.c/.h; compile all with
  * the same liballoc configuration; call liballoc_flat_init (or define
  * LIBALLOC_FLAT_HEAP_SYMBOLS 1 and give the linker script __heap_start and
- * __heap_end); then use the API. The port needs no libc.
+ * __heap_end); then use the API. The port needs nothing the core does not
+ * (memcpy, memset).
+ * Small regions: set LIBALLOC_CHUNK_MAX to a small fraction of the region (the
+ * Cortex-M example: 256 KiB of 4 MiB). The core grows chunks geometrically and an
+ * allocation fails when the region has no free run of the next chunk's size, so
+ * with the default 4 MiB cap up to a third of a 4 MiB region can stay unused.
  *
- * Every function here takes liballoc_lock, so it is safe to call from threads or
- * interrupt handlers exactly as the allocator is, and never concurrently with it.
+ * Every function here but liballoc_flat_lock_depth takes liballoc_lock, so it is
+ * safe to call from threads or interrupt handlers exactly as the allocator is.
  */
 #ifndef LIBALLOC_FLAT_PORT_H
 #define LIBALLOC_FLAT_PORT_H
@@ -114,7 +120,7 @@ void liballoc_flat_irq_restore(uint32_t state);
  * the port only while no page is handed out.
  * Returns 0, or -1 (port unchanged) when the region wraps around the address
  * space, holds no whole page after the bitmap, or pages are handed out.
- * O(pages / 32 + pages) (each page is marked free once). Takes the lock. */
+ * O(pages) (each page is marked free once). Takes the lock. */
 int liballoc_flat_init(void *base, size_t bytes);
 
 /* As liballoc_flat_init, with the bitmap in map[0 .. map_words) (uint32_t-aligned
