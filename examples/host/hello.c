@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "liballoc.h"
+#include "liballoc_linux.h"
 
 int main(void)
 {

@@ -1,9 +1,12 @@
-/* liballoc_linux.h — liballoc configuration of the Linux port: liballoc becomes the process's malloc. */
+/* liballoc_linux.h — the Linux port's header: its liballoc configuration, then the liballoc API. */
 /* SPDX-License-Identifier: MIT */
 /*
- * Included by liballoc.h through -DLIBALLOC_CONFIG_HEADER. Only macros and
- * prototypes: the core stays freestanding; the hosted code lives in os.c,
- * glibc.c and diag.c.
+ * Programs using the Linux port include this header (not liballoc.h directly) to
+ * get liballoc_stats(), liballoc_check(), liballoc_trim() ... with the port's
+ * configuration: the malloc family under its standard names. The port's own build
+ * names it in -DLIBALLOC_CONFIG_HEADER, so liballoc.h includes it too (the include
+ * guards make the two orders equivalent). Only macros and prototypes: the core
+ * stays freestanding; the hosted code lives in os.c, glibc.c and diag.c.
  */
 #ifndef LIBALLOC_LINUX_CONFIG_H
 #define LIBALLOC_LINUX_CONFIG_H
@@ -30,5 +33,7 @@ uint64_t liballoc_linux_entropy(void);
 #define LIBALLOC_SET_ERRNO(e) liballoc_linux_set_errno(e)
 #define LIBALLOC_ERROR_HANDLER liballoc_linux_report
 #define LIBALLOC_ENTROPY() liballoc_linux_entropy()
+
+#include "liballoc.h"
 
 #endif

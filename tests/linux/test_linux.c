@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "liballoc.h"
+#include "liballoc_linux.h"
 
 static struct liballoc_stats stats(void)
 {
