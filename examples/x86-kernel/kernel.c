@@ -81,7 +81,7 @@ static bool touch_faults(volatile unsigned char *addr);
 static const void *phys_read(uint32_t pa) { return (const void *)(uintptr_t)pa; }
 
 static uint64_t seed = 0x9E3779B97F4A7C15ull;
-static unsigned ops = 10000;
+static unsigned ops = LIBALLOC_HARDENED ? 4000 : 10000;  /* hardened: O(size) per call */
 static unsigned crash;
 
 static bool starts(const char *s, const char *prefix)

@@ -32,8 +32,8 @@
 #define X86_FRAME_SIZE  4096u
 #define X86_FRAME_SHIFT 12u
 /* Frames the PMM can manage at most: [0, 0xFFFFF000). The last frame of the
- * 32-bit space is always firmware, and leaving it out keeps base + size of the
- * bitmap region representable in 32 bits (flat_pages computes it in uintptr_t). */
+ * 32-bit space is the reset vector's ROM, never RAM; leaving it out keeps every
+ * run's end address, and the bitmap region's, representable in 32 bits. */
 #define X86_PMM_MAX_FRAMES 0xFFFFFu
 /* Physical memory below this is never handed out (IVT, BDA, EBDA, VGA, BIOS). */
 #define X86_PMM_LOW_RESERVED 0x100000u
