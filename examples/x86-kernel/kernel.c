@@ -260,7 +260,7 @@ static void lock_checks(void)
 	/* Wait until the timer has raised IRQ 0: it must stay pending, not run. */
 	uint32_t ticks = timer_ticks;
 	bool pending = false;
-	for (unsigned long spin = 0; spin < 200000000ul && !pending; spin++)
+	for (unsigned long spin = 0; spin < 20000000ul && !pending; spin++)
 		pending = timer_pending();
 	check(pending && timer_ticks == ticks, "lock: the timer interrupt waits while the lock is held");
 	check(liballoc_unlock() == 0 && irq_on(), "lock: the outermost unlock restores interrupts");

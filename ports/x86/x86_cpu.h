@@ -41,6 +41,7 @@ static inline void x86_irq_restore(uint32_t eflags)
 	__asm__ volatile("pushl %0; popfl" : : "r"(eflags) : "memory", "cc");
 }
 
+/* The time-stamp counter (cycles since reset). */
 static inline uint64_t x86_rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -48,8 +49,10 @@ static inline uint64_t x86_rdtsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
+/* Drop the TLB entry of the page containing `va`: after unmapping it. */
 static inline void x86_invlpg(uint32_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
+/* The linear address of the last page fault. */
 static inline uint32_t x86_read_cr2(void)
 {
 	uint32_t v;
@@ -57,6 +60,7 @@ static inline uint32_t x86_read_cr2(void)
 	return v;
 }
 
+/* Control register 0 (bit 31: paging on). */
 static inline uint32_t x86_read_cr0(void)
 {
 	uint32_t v;
@@ -76,6 +80,7 @@ static inline void x86_paging_enable(uint32_t dir)
 			 : : "r"(dir) : "eax", "memory");
 }
 
+/* Port I/O: write a byte, write a 32-bit word, read a byte. */
 static inline void x86_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 static inline void x86_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 static inline uint8_t x86_inb(uint16_t port)
