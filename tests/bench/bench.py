@@ -280,6 +280,9 @@ class Suite:
             elif head["checksum"] != ref:
                 self.failures.append(("latency", alloc, "wrong checksum %s (first: %s)" % (head["checksum"], ref),
                                       repro(path, cmd)))
+            self.say("  %-32s malloc median %s, max %s; free median %s, max %s  (%.1f s)" % (
+                label, ops_["malloc"]["median"], ops_["malloc"]["max"], ops_["free"]["median"], ops_["free"]["max"],
+                r["wall"]))
             for o, d in ops_.items():
                 self.lat.append({"impl": label, "allocator": alloc, "op": o, "n": int(d["n"]),
                                  "median": int(d["median"]), "p99": int(d["p99"]), "p9999": int(d["p9999"]),
