@@ -558,6 +558,7 @@ class Suite:
             self.say()
         if "latency" in a.sections and (a.latency_core or a.latency_core_tc or a.latency_sys):
             self.latency()
+            self.say()
         if "programs" in a.sections and a.workloads_sh:
             progs, ptab = self.programs()
             self.say()
