@@ -88,9 +88,9 @@
 #define FL_SHIFT   (SL_LOG2 + 4)
 #define FL_COUNT   (32 - FL_SHIFT + 1)        /* block sizes are < 2^32 */
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX)
-/* Huge blocks store the offset from their run to their header in 16-byte units
- * in 32 bits, which caps the alignment a huge block can have. */
-#define MAX_ALIGN  ((size_t)1 << (sizeof(size_t) > 4 ? 35 : 31))
+/* A huge block keeps the offset from its run to its header in its size word, below
+ * 4 GiB, which caps the alignment a huge block can have. */
+#define MAX_ALIGN  ((size_t)1 << 31)
 
 #ifndef LIBALLOC_ADDR_BITS
 #define LIBALLOC_ADDR_BITS 48   /* significant virtual-address bits on 64-bit targets */
@@ -134,10 +134,10 @@ _Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
  * struct blk — the 16-byte header before every payload.
  *   prev   chunk block: size in bytes of the physically preceding block, 0 for the
  *          first block of a chunk (this is the boundary tag that makes coalescing
- *          with the predecessor O(1)).
- *          huge block: byte offset from the run start to this header, / 16.
- *   size   size in bytes including this header, a multiple of 16 (0 marks the
- *          sentinel ending a chunk), ORed with the flags below.
+ *          with the predecessor O(1)). Huge block: 0.
+ *   size   chunk block: size in bytes including this header, a multiple of 16 (0
+ *          marks the sentinel ending a chunk); huge block: byte offset from its run
+ *          to this header, a multiple of 16. ORed with the flags below.
  *   slack  live block: usable bytes beyond the requested size (so requested =
  *          size - 16 - slack); SLACK_CACHED: held in a thread cache; free: 0.
  *   check  keyed hash of the header's address and `size`. It leaves out `prev`,
@@ -177,7 +177,8 @@ _Static_assert(sizeof(links) <= 16, "links must fit the smallest payload");
  */
 typedef struct run {
 	struct run *next, *prev;  /* circular list of runs of one kind */
-	size_t pages;             /* length in pages */
+	uint32_t pages;           /* length in pages */
+	uint32_t off;             /* huge: byte offset from the run to its block header */
 	uint32_t kind;            /* RUN_* */
 	uint32_t check;
 } run;
@@ -282,7 +283,8 @@ static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b))
 static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
 static inline links *L(const blk *b) { return (links *)payload(b); }
 static inline uint32_t slack_of(const blk *b) { return LOAD(b->slack); }
-static inline run *huge_run(const blk *b) { return (run *)((char *)b - ((size_t)b->prev << 4)); }
+static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
+static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE; }
 
 static inline uint32_t mix(uint64_t x, uint64_t y)
 {
@@ -310,7 +312,7 @@ static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size
 
 static inline uint32_t run_hash(const heap *h, const run *r)
 {
-	return mix((uint64_t)r->pages ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
+	return mix(((uint64_t)r->off << 32 | r->pages) ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
 		   ((uint64_t)(uintptr_t)r >> 32) ^ h->key[0]);
 }
 
@@ -324,7 +326,7 @@ static inline size_t usable(const blk *b)
 {
 	if (b->size & F_HUGE) {
 		const run *r = huge_run(b);
-		return (size_t)((const char *)r + r->pages * PAGE - (const char *)payload(b));
+		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b));
 	}
 	return bsize(b) - HDR;
 }
@@ -674,9 +676,10 @@ static uint32_t merge_fill(blk *lo, size_t lsize, uint32_t lz, blk *hi, size_t h
 
 /* ==== 8. Chunks ========================================================== */
 
-static void run_link(heap *h, run *head, run *r, size_t pages, uint32_t kind)
+static void run_link(heap *h, run *head, run *r, size_t pages, size_t off, uint32_t kind)
 {
-	r->pages = pages;
+	r->pages = (uint32_t)pages;
+	r->off = (uint32_t)off;
 	r->kind = kind;
 	r->check = run_hash(h, r);
 	r->next = head->next;
@@ -705,19 +708,19 @@ static blk *chunk_new(heap *h, size_t bs)
 {
 	size_t want = align_up(h->chunk_bytes / 2, PAGE);
 	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
-	size_t bytes = align_up(bs + RUN_HDR + HDR, PAGE);
-	if (bytes < want)
-		bytes = want;
+	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
 	run *r = port_alloc(h, bytes / PAGE);
+	if (!r && bytes > need)  /* a port with fragmented memory may still have a smaller run */
+		r = port_alloc(h, (bytes = need) / PAGE);
 	if (!r)
 		return NULL;
 	if (!pm_ensure(h, (uintptr_t)r, bytes)) {
 		if (!port_free(h, r, bytes / PAGE))
-			run_link(h, &h->huges, r, bytes / PAGE, RUN_DEAD);
+			run_link(h, &h->huges, r, bytes / PAGE, RUN_HDR, RUN_DEAD);
 		return NULL;
 	}
 	pm_set(h, (uintptr_t)r, bytes, true);
-	run_link(h, &h->chunks, r, bytes / PAGE, RUN_CHUNK);
+	run_link(h, &h->chunks, r, bytes / PAGE, 0, RUN_CHUNK);
 	size_t size = bytes - RUN_HDR - HDR;
 	blk *b = chunk_first(r);
 	uint32_t zero = LIBALLOC_PAGES_ZEROED ? F_ZERO : 0;
@@ -735,17 +738,24 @@ static blk *chunk_new(heap *h, size_t bs)
 static size_t chunk_release(heap *h, blk *b)
 {
 	run *r = chunk_of_first(b);
-	size_t pages = r->pages;
+	size_t pages = r->pages, size = bsize(b);
+	blk *sentinel = next_blk(b);
 	remove_free(h, b);
 	run_unlink(r);
 	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	/* A port may hand these pages out again unchanged: erase the last headers
+	 * the chunk holds (merges erased the others) so none can validate then. */
+	__builtin_memset(r, 0, RUN_HDR + HDR);
+	__builtin_memset(sentinel, 0, HDR);
 	if (port_free(h, r, pages)) {
 		h->chunk_bytes -= pages * PAGE;
 		STAT(h->st.chunks--);
 		return pages * PAGE;
 	}
+	run_link(h, &h->chunks, r, pages, 0, RUN_CHUNK);
+	hdr_set(h, b, 0, size, 0);
+	hdr_set(h, sentinel, size, F_USED, 0);
 	pm_set(h, (uintptr_t)r, pages * PAGE, true);
-	run_link(h, &h->chunks, r, pages, RUN_CHUNK);
 	insert_free(h, b);
 	h->empty_chunks++;
 	return 0;
@@ -762,7 +772,7 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
 	if (align > MAX_ALIGN || __builtin_add_overflow(n + canary_room(), lead, &total) || total > MAX_REQUEST)
 		return NULL;
 	size_t pages = (total + PAGE - 1) / PAGE;
-	char *r = port_alloc(h, pages);
+	char *r = pages <= UINT32_MAX ? port_alloc(h, pages) : NULL;
 	if (!r)
 		return NULL;
 	char *a = r + lead;
@@ -777,30 +787,36 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
 		if (tail && port_free(h, end, tail))
 			pages -= tail;
 	}
+	blk *b = blk_of(a);
+	size_t off = (size_t)((char *)b - r);
 	if ((size_t)(r + pages * PAGE - a) - n > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE)) {
 		if (!port_free(h, r, pages))
-			run_link(h, &h->huges, (run *)r, pages, RUN_DEAD);
+			run_link(h, &h->huges, (run *)r, pages, off, RUN_DEAD);
 		return NULL;
 	}
 	pm_set(h, (uintptr_t)r, pages * PAGE, true);
-	run_link(h, &h->huges, (run *)r, pages, RUN_HUGE);
-	blk *b = blk_of(a);
-	hdr_set(h, b, (size_t)((char *)b - r) >> 4, F_USED | F_HUGE, (size_t)(r + pages * PAGE - a) - n);
+	run_link(h, &h->huges, (run *)r, pages, off, RUN_HUGE);
+	hdr_set(h, b, 0, off | F_USED | F_HUGE, (size_t)(r + pages * PAGE - a) - n);
 	STAT(h->st.huge_blocks++);
 	return a;
 }
 
-/* Give a huge run back; on failure it stays listed as RUN_DEAD (its block marked
- * free, so a second free is still a double free) for trim to retry. */
+/* Give a huge run back (its headers erased first, as in chunk_release); on
+ * failure it stays listed as RUN_DEAD, its block marked free (so a second free is
+ * still a double free), for trim to retry. */
 static size_t huge_release(heap *h, run *r)
 {
-	size_t pages = r->pages;
+	size_t pages = r->pages, off = r->off;
+	blk *b = (blk *)((char *)r + off);
 	run_unlink(r);
 	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	__builtin_memset(b, 0, HDR);
+	__builtin_memset(r, 0, RUN_HDR);
 	if (port_free(h, r, pages))
 		return pages * PAGE;
+	run_link(h, &h->huges, r, pages, off, RUN_DEAD);
+	hdr_set(h, b, 0, off | F_HUGE, 0);
 	pm_set(h, (uintptr_t)r, pages * PAGE, true);
-	run_link(h, &h->huges, r, pages, RUN_DEAD);
 	return 0;
 }
 
@@ -859,7 +875,8 @@ static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
 	if (!b->prev)
 		return NULL;
 	blk *pv = prev_blk(b);
-	if (!pm_test(h, (uintptr_t)pv) || !hdr_ok(h, pv) || bsize(pv) != b->prev || (pv->size & F_HUGE)) {
+	if ((b->prev & 15) || b->prev < MIN_BLOCK || !pm_test(h, (uintptr_t)pv) || !hdr_ok(h, pv) ||
+	    bsize(pv) != b->prev || (pv->size & F_HUGE)) {
 		f->code = LIBALLOC_E_HEADER;
 		f->ptr = payload(b);  /* b's boundary tag is what is wrong, or the header it leads to */
 		*ok = false;
@@ -1013,11 +1030,11 @@ static int classify(const heap *h, uintptr_t a)
 			r = (const run *)pg;
 			break;
 		}
-	if (!r || a >= (uintptr_t)r + r->pages * PAGE)
+	if (!r || a >= (uintptr_t)r + run_bytes(r))
 		return LIBALLOC_E_HEADER;  /* the run header itself was overwritten */
 	if (r->kind != RUN_CHUNK)
 		return LIBALLOC_E_INTERIOR_POINTER;  /* inside a huge run, not its payload start */
-	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + r->pages * PAGE - HDR);
+	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + run_bytes(r) - HDR);
 	while (b < end) {
 		if (!hdr_ok(h, b) || bsize(b) < MIN_BLOCK)
 			return LIBALLOC_E_HEADER;
@@ -1031,22 +1048,31 @@ static int classify(const heap *h, uintptr_t a)
 	return LIBALLOC_E_INTERIOR_POINTER;  /* the sentinel */
 }
 
-/* Find the live block of pointer p: O(1) via the page map and the check word. */
+/* The live block whose payload is p, or NULL: O(1) via the page map and the check
+ * word. Needs no lock: a live block's size and check word are written only by the
+ * thread that owns it (its neighbours' merges rewrite only its boundary tag). */
+static inline blk *live_block(const heap *h, void *p)
+{
+	blk *b = blk_of(p);
+	if (((uintptr_t)p & (ALIGN - 1)) || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
+	    slack_of(b) == SLACK_CACHED || (!bsize(b) && !(b->size & F_HUGE)) || !canary_ok(h, b))
+		return NULL;
+	return b;
+}
+
+/* Find the live block of pointer p, or say what is wrong with p. */
 static int lookup(const heap *h, void *p, blk **out)
 {
-	uintptr_t a = (uintptr_t)p;
 	blk *b = blk_of(p);
-	if (!(a & (ALIGN - 1)) && pm_test(h, (uintptr_t)b) && hdr_ok(h, b)) {
+	if ((*out = live_block(h, p)) != NULL)
+		return LIBALLOC_OK;
+	if (!((uintptr_t)p & (ALIGN - 1)) && pm_test(h, (uintptr_t)b) && hdr_ok(h, b)) {
 		if (!used(b) || slack_of(b) == SLACK_CACHED)
 			return LIBALLOC_E_DOUBLE_FREE;
-		if (bsize(b) || (b->size & F_HUGE)) {
-			if (!canary_ok(h, b))
-				return LIBALLOC_E_OVERFLOW;
-			*out = b;
-			return LIBALLOC_OK;
-		}
+		if (bsize(b) || (b->size & F_HUGE))
+			return LIBALLOC_E_OVERFLOW;  /* only the canary failed */
 	}
-	return classify(h, a);
+	return classify(h, (uintptr_t)p);
 }
 
 /* Free block b (looked up); `counted`: its bytes still count as in use (false for
@@ -1068,7 +1094,6 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 			h->huge_threshold = bs;
 		count_free(h, requested(b));
 		STAT(h->st.huge_blocks--);
-		hdr_set(h, b, b->prev, F_HUGE, 0);
 		huge_release(h, r);
 		return;
 	}
@@ -1130,12 +1155,12 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 		size_t have = usable(b);
 		if (n + canary_room() > have || block_size(n) <= h->huge_threshold / 2)
 			return false;  /* grow: move; much smaller: move into a chunk */
-		if (have - n > UINT32_MAX && (size_t)((char *)r + r->pages * PAGE - end) < have - n - UINT32_MAX)
+		if (have - n > UINT32_MAX && (size_t)((char *)r + run_bytes(r) - end) < have - n - UINT32_MAX)
 			return false;  /* the slack would not fit its header word even after trimming */
 		size_t keep = (size_t)(end - (char *)r) / PAGE;
 		if (keep < r->pages && port_free(h, end, r->pages - keep)) {
 			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, false);
-			r->pages = keep;
+			r->pages = (uint32_t)keep;
 			r->check = run_hash(h, r);
 		}
 	} else {
@@ -1214,18 +1239,54 @@ static inline uint32_t tc_limit(size_t size)
 	return 64u >> (f < 7 ? 0 : f - 6);
 }
 
+/*
+ * A cached block's link sits in memory its user may still (wrongly) write, so it is
+ * stored safe-linked, in every build: XORed with the secret and the link's own
+ * address >> 12 (the scheme of glibc >= 2.32). A forged plain pointer then decodes
+ * to garbage, which tc_sound rejects: misaligned in the default build, anything
+ * but a cached block of the bin's size in hardened mode.
+ */
+static inline uintptr_t tc_mangle(const heap *h, const blk *at, const blk *p)
+{
+	return (uintptr_t)p ^ (uintptr_t)h->key[1] ^ ((uintptr_t)at >> 12);
+}
+
+static inline blk *tc_next(const heap *h, const blk *b)
+{
+	return (blk *)(L(b)->next ^ (uintptr_t)h->key[1] ^ ((uintptr_t)b >> 12));
+}
+
 static void tc_push(heap *h, tcache *tc, blk *b)
 {
 	tbin *bin = &tc->bin[bsize(b) >> 4];
-	L(b)->next = mangle(h, bin->head);
+	L(b)->next = tc_mangle(h, b, bin->head);
 	bin->head = b;
 	STORE(bin->n, bin->n + 1);
 }
 
-static blk *tc_pop(heap *h, tbin *bin)
+/* Is b, just taken from the bin for blocks of `size` bytes, a cached block? */
+static inline bool tc_sound(const heap *h, const blk *b, size_t size, bool full)
+{
+	if ((uintptr_t)b & (ALIGN - 1))
+		return false;
+	return !full || (pm_test(h, (uintptr_t)b) && hdr_ok(h, b) && b->size == (size | F_USED) &&
+			 slack_of(b) == SLACK_CACHED);
+}
+
+/* Pop the bin's head; NULL (with the bin emptied: its chain cannot be trusted)
+ * if the head fails tc_sound. `full`: check it completely. */
+static blk *tc_pop(heap *h, tcache *tc, tbin *bin, bool full)
 {
 	blk *b = bin->head;
-	bin->head = demangle(h, L(b)->next);
+	if (!tc_sound(h, b, (size_t)(bin - tc->bin) << 4, full)) {
+		liballoc_error_fn handler = LOAD(h->handler);
+		bin->head = NULL;
+		STORE(bin->n, 0);
+		if (handler)
+			handler(LIBALLOC_E_FREE_LIST, b);
+		return NULL;
+	}
+	bin->head = tc_next(h, b);
 	STORE(bin->n, bin->n - 1);
 	return b;
 }
@@ -1249,7 +1310,9 @@ static void tc_flush(heap *h, tcache *tc, tbin *bin, uint32_t count, fault *f)
 {
 	tc_fold(h, tc);
 	while (count-- && bin->head && !f->code) {
-		blk *b = tc_pop(h, bin);
+		blk *b = tc_pop(h, tc, bin, true);  /* going back to the heap: check it fully */
+		if (!b)
+			break;
 		STORE(b->slack, 0);
 		release(h, b, false, f);
 	}
@@ -1298,7 +1361,9 @@ static inline void *tc_alloc(heap *h, size_t n)
 	tbin *bin = &tc->bin[bs >> 4];
 	if (!bin->head)
 		return NULL;
-	blk *b = tc_pop(h, bin);
+	blk *b = tc_pop(h, tc, bin, LIBALLOC_HARDENED);
+	if (!b)
+		return NULL;
 	if (!fill_intact(b, bs, 0)) {
 		liballoc_error_fn handler = LOAD(h->handler);
 		if (handler)
@@ -1345,11 +1410,11 @@ static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 		f->code = LIBALLOC_E_USE_AFTER_FREE;
 		f->ptr = payload(b);
 	}
+	size_t prev = b->prev;
 	if (zero)
-		poison(b, size);  /* cached blocks hold poison, never a zero fill */
+		poison(payload(b), size - HDR);  /* cached blocks hold poison, never a zero fill */
 	/* Block 0 is handed out, 1..k-1 cached; the last absorbs a remainder below
 	 * MIN_BLOCK (and goes to the bin of its own size). */
-	size_t prev = b->prev;
 	blk *c = b;
 	for (uint32_t i = 0; i < k; i++) {
 		size_t cs = i + 1 < k ? bs : size - (size_t)i * bs;
@@ -1382,23 +1447,20 @@ __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tb
 }
 
 /*
- * Fast path of free: a valid live chunk block of cacheable size goes to the bin,
- * after flushing half of the bin (under the lock) if it is full. false: take the
- * locked path, which also reports every misuse.
+ * Fast path of free for a live block b (live_block): a chunk block of cacheable
+ * size goes to the bin, after flushing half of the bin (under the lock) if it is
+ * full. false: take the locked path.
  */
-static bool tc_free(heap *h, void *p)
+static bool tc_free(heap *h, blk *b)
 {
-	blk *b = blk_of(p);
 	tcache *tc = &tls_cache;
-	if (((uintptr_t)p & (ALIGN - 1)) || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) ||
-	    (b->size & (F_USED | F_HUGE)) != F_USED || bsize(b) - 1 > TC_MAX + 15 ||
-	    slack_of(b) == SLACK_CACHED || !canary_ok(h, b))
-		return false;
 	size_t size = bsize(b);
+	if ((b->size & F_HUGE) || size > TC_MAX + 16)
+		return false;
 	tbin *bin = &tc->bin[size >> 4];
 	if (__builtin_expect(tc->state != TC_ACTIVE || bin->n >= tc_limit(size), 0) && !tc_make_room(h, tc, bin))
 		return false;
-	LIBALLOC_ON_FREE(p, size - HDR);
+	LIBALLOC_ON_FREE(payload(b), size - HDR);
 	STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
 	STORE(tc->live, tc->live - 1);
 	STORE(tc->frees, tc->frees + 1);
@@ -1530,8 +1592,10 @@ void *LIBALLOC_PREFIX(malloc)(size_t size)
 	return nomem(api_alloc(size, ALIGN, NULL));
 }
 
-/* free under the lock. */
-__attribute__((noinline)) static void api_free(void *ptr)
+/* free under the lock; b: ptr's block as live_block found it without the lock, or
+ * NULL. Under the lock b is re-checked cheaply (a racing double free by two
+ * threads may have freed it meanwhile), else ptr is looked up in full. */
+__attribute__((noinline)) static void api_free(void *ptr, blk *b)
 {
 	heap *h = &g_heap;
 	fault f = {0};
@@ -1540,7 +1604,12 @@ __attribute__((noinline)) static void api_free(void *ptr)
 		f.ptr = ptr;
 		f.handler = h->handler;
 	} else {
-		h_free(h, ptr, &f);
+		if (b && hdr_ok(h, b) && used(b) && slack_of(b) != SLACK_CACHED) {
+			LIBALLOC_ON_FREE(ptr, usable(b));
+			release(h, b, true, &f);
+		} else {
+			h_free(h, ptr, &f);
+		}
 		leave(h, &f);
 	}
 	report(&f);
@@ -1550,11 +1619,12 @@ void LIBALLOC_PREFIX(free)(void *ptr)
 {
 	if (!ptr)
 		return;
+	blk *b = live_block(&g_heap, ptr);
 #ifdef LIBALLOC_THREAD_LOCAL
-	if (__builtin_expect(tc_free(&g_heap, ptr), 1))
+	if (__builtin_expect(b && tc_free(&g_heap, b), 1))
 		return;
 #endif
-	api_free(ptr);
+	api_free(ptr, b);
 }
 
 void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size)
@@ -1820,7 +1890,7 @@ typedef struct tally {
 
 static int check_chunk(const heap *h, const run *r, tally *t)
 {
-	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + r->pages * PAGE - HDR);
+	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + run_bytes(r) - HDR);
 	size_t prev = 0;
 	bool prev_free = false;
 	for (;;) {
@@ -1893,21 +1963,18 @@ static int check_huge(const heap *h, const run *r, tally *t)
 		return LIBALLOC_OK;
 	if (r->kind != RUN_HUGE)
 		return LIBALLOC_E_RUN;
-	/* The header is the only valid one in the first page(s) past the run header. */
-	for (const blk *b = (const blk *)((const char *)r + RUN_HDR); (const char *)b < (const char *)r + r->pages * PAGE;
-	     b++) {
-		if (hdr_ok(h, b) && (b->size & F_HUGE) && huge_run(b) == r) {
-			if (!used(b) || bsize(b) || slack_of(b) > usable(b))
-				return LIBALLOC_E_BLOCK_SIZE;
-			if (!canary_ok(h, b))
-				return LIBALLOC_E_OVERFLOW;
-			t->in_use += requested(b);
-			t->live++;
-			t->huge++;
-			return LIBALLOC_OK;
-		}
-	}
-	return LIBALLOC_E_HEADER;
+	const blk *b = (const blk *)((const char *)r + r->off);
+	if ((r->off & 15) || r->off < RUN_HDR || r->off + HDR > run_bytes(r) || !hdr_ok(h, b) ||
+	    (b->size & ~F_USED) != (r->off | F_HUGE))
+		return LIBALLOC_E_HEADER;
+	if (!used(b) || slack_of(b) > usable(b))
+		return LIBALLOC_E_BLOCK_SIZE;
+	if (!canary_ok(h, b))
+		return LIBALLOC_E_OVERFLOW;
+	t->in_use += requested(b);
+	t->live++;
+	t->huge++;
+	return LIBALLOC_OK;
 }
 
 /* The thread caches: the calling thread's bins are walked (the others belong to
@@ -1926,13 +1993,9 @@ static int check_caches(heap *h, tally *want)
 			want->cached += n;
 			if (tc != own)
 				continue;
-			for (const blk *b = tc->bin[i].head; b; b = demangle(h, L(b)->next)) {
-				if (++seen > n || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
-				    slack_of(b) != SLACK_CACHED || !fill_intact(b, bsize(b), 0))
+			for (const blk *b = tc->bin[i].head; b; b = tc_next(h, b))
+				if (++seen > n || !tc_sound(h, b, i << 4, true) || !fill_intact(b, i << 4, 0))
 					return LIBALLOC_E_FREE_LIST;
-				if (bsize(b) >> 4 != i)
-					return LIBALLOC_E_FREE_CLASS;
-			}
 			if (seen != n)
 				return LIBALLOC_E_FREE_LIST;
 		}
@@ -1957,7 +2020,7 @@ static int check_heap(heap *h)
 				return LIBALLOC_E_RUN;
 			if (r->kind != RUN_DEAD && !run_mapped(h, r))
 				return LIBALLOC_E_PAGEMAP;
-			t.obtained += r->pages * PAGE;
+			t.obtained += run_bytes(r);
 			if (k == 0) {
 				t.chunks++;
 				if ((e = check_chunk(h, r, &t)) != 0)
