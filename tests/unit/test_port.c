@@ -52,10 +52,12 @@ void *liballoc_alloc_page(size_t n)
 	tp.alloc_calls++;
 	if (tp.lock_depth != 1)
 		tp.hook_outside_lock = true;
-	if (inject(&tp.alloc_seen, tp.fail_alloc_at, tp.fail_alloc_every, tp.fail_alloc_all))
-		return NULL;
-	void *p = flat_pages_alloc(&pages, n, UINTPTR_MAX);
-	if (p) {
+	void *p = NULL;
+	if (!inject(&tp.alloc_seen, tp.fail_alloc_at, tp.fail_alloc_every, tp.fail_alloc_all))
+		p = flat_pages_alloc(&pages, n, UINTPTR_MAX);
+	if (!p) {
+		tp.alloc_refused++;
+	} else {
 		/* Honour LIBALLOC_PAGES_ZEROED; otherwise hand out garbage so code that
 		 * wrongly relies on zeroed pages fails. */
 		memset(p, LIBALLOC_PAGES_ZEROED ? 0 : 0xc3, n * LIBALLOC_PAGE_SIZE);
@@ -69,8 +71,10 @@ int liballoc_free_page(void *addr, size_t n)
 	tp.free_calls++;
 	if (tp.lock_depth != 1)
 		tp.hook_outside_lock = true;
-	if (inject(&tp.free_seen, tp.fail_free_at, tp.fail_free_every, tp.fail_free_all))
+	if (inject(&tp.free_seen, tp.fail_free_at, tp.fail_free_every, tp.fail_free_all)) {
+		tp.free_refused++;
 		return -1;
+	}
 	/* A contract violation (a page not handed out) is a test failure: make it loud. */
 	if (flat_pages_free(&pages, addr, n) != 0)
 		__builtin_trap();

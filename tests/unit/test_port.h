@@ -25,6 +25,7 @@ struct test_port {
 	size_t fail_alloc_at, fail_alloc_every, fail_free_at, fail_free_every;
 	bool fail_alloc_all, fail_free_all, fail_lock, fail_unlock;
 	size_t alloc_seen, free_seen;  /* calls since the last injection was armed */
+	size_t alloc_refused, free_refused;  /* calls that returned NULL / non-zero (injected or arena full) */
 	/* the error handler's record */
 	size_t errors;
 	int last_error;
