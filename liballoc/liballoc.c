@@ -247,7 +247,7 @@ typedef struct heap {
 	uint32_t sl_map[FL_COUNT];            /* bit s: free[f][s] != NULL */
 	blk *free[FL_COUNT][SL_COUNT];        /* segregated free lists */
 	run chunks, huges;                    /* list heads */
-	size_t empty_chunks;                  /* chunks that are one free block */
+	size_t empty_chunks, empty_bytes;     /* chunks that are one free block, and their bytes */
 	size_t chunk_bytes;                   /* bytes held in chunks */
 	size_t huge_threshold;                /* block sizes above go to huge runs */
 	liballoc_error_fn handler;
@@ -701,6 +701,26 @@ static inline run *chunk_of_first(const blk *b) { return (run *)((char *)b - RUN
  * sentinel. */
 static inline bool whole(const blk *b) { return b->prev == 0 && next_blk(b)->size == F_USED; }
 
+/* Count a whole-chunk free block as an empty chunk (+1) or no longer (-1). */
+static void count_empty(heap *h, const blk *b, int d)
+{
+	h->empty_chunks += (size_t)d;
+	h->empty_bytes += (size_t)d * (bsize(b) + RUN_HDR + HDR);
+}
+
+/*
+ * Keep the chunk of whole-chunk free block b (just emptied) instead of returning
+ * it? LIBALLOC_KEEP_EMPTY chunks are kept as hysteresis. When the port lets the
+ * huge threshold adapt, empty chunks are also kept while they total at most twice
+ * the threshold — glibc's rule for its trim threshold — so big blocks freed and
+ * allocated again are not faulted in afresh each time.
+ */
+static bool keep_empty(const heap *h, const blk *b)
+{
+	size_t budget = LIBALLOC_HUGE_THRESHOLD_MAX > LIBALLOC_HUGE_THRESHOLD ? 2 * h->huge_threshold : 0;
+	return h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY || h->empty_bytes + bsize(b) + RUN_HDR + HDR <= budget;
+}
+
 /* Get a chunk able to hold a block of `bs` bytes; returns its single free block,
  * not on any list. Chunks grow with the heap (each at least half of what the heap
  * already holds in chunks) so their number stays logarithmic until CHUNK_MAX. */
@@ -757,7 +777,7 @@ static size_t chunk_release(heap *h, blk *b)
 	hdr_set(h, sentinel, size, F_USED, 0);
 	pm_set(h, (uintptr_t)r, pages * PAGE, true);
 	insert_free(h, b);
-	h->empty_chunks++;
+	count_empty(h, b, 1);
 	return 0;
 }
 
@@ -886,18 +906,19 @@ static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
 	return pv;
 }
 
-/* Take a free block of at least `need` bytes off its list, growing the heap if
- * no list has one. Returns NULL when out of memory or on detected corruption. */
-static blk *take(heap *h, size_t need, fault *f)
+/* Take a free block of at least `need` bytes off its list, growing the heap (by a
+ * chunk for at least `grow` bytes) if no list has one; grow == 0: never grow.
+ * Returns NULL when out of memory or on detected corruption. */
+static blk *take(heap *h, size_t need, size_t grow, fault *f)
 {
 	blk *b = find_free(h, need);
 	if (!b)
-		return chunk_new(h, need);
+		return grow ? chunk_new(h, grow) : NULL;
 	if (!verify(h, b, f) || !links_ok(h, b, f))
 		return NULL;
 	remove_free(h, b);
 	if (whole(b))
-		h->empty_chunks--;
+		count_empty(h, b, -1);
 	return b;
 }
 
@@ -906,7 +927,7 @@ static void untake(heap *h, blk *b)
 {
 	insert_free(h, b);
 	if (whole(b))
-		h->empty_chunks++;
+		count_empty(h, b, 1);
 }
 
 /*
@@ -980,11 +1001,11 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 		return p;
 	}
 	if (align <= ALIGN) {
-		blk *b = take(h, bs, f);
+		blk *b = take(h, bs, bs, f);
 		return b ? use_block(h, b, bs, n, dirty, f) : NULL;
 	}
 	/* Aligned: take enough to cut a leading free block of >= MIN_BLOCK bytes. */
-	blk *b = take(h, bs + align + MIN_BLOCK, f);
+	blk *b = take(h, bs + align + MIN_BLOCK, bs + align + MIN_BLOCK, f);
 	if (!b)
 		return NULL;
 	uintptr_t p = (uintptr_t)payload(b), a = align_up(p, align);
@@ -1013,6 +1034,27 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 	if (p)
 		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
 	return p;
+}
+
+/*
+ * The new block of a realloc that must move: when it grows (from `old` to n bytes),
+ * reserve a quarter more, so a block grown step by step (a string appended to)
+ * moves O(log n) times rather than at every step, as a size-class allocator's
+ * rounding gives for free. The headroom is slack: usable, not counted as in use.
+ */
+static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
+{
+	size_t room = n > old && n / 4 <= MAX_REQUEST - n ? n / 4 : 0;
+	void *p = room ? alloc_block(h, n + room, ALIGN, NULL, f) : NULL;
+	if (p) {
+		blk *b = blk_of(p);
+		STORE(b->slack, slack_of(b) + (uint32_t)room);
+		canary_set(h, b);
+		h->st.in_use -= room;
+		LIBALLOC_ON_ALLOC(p, n, false);
+		return p;
+	}
+	return f->code ? NULL : h_alloc(h, n, ALIGN, NULL, f);
 }
 
 /*
@@ -1125,10 +1167,10 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 	next_blk(b)->prev = (uint32_t)size;
 	insert_free(h, b);
 	if (whole(b)) {
-		if (h->empty_chunks + 1 > LIBALLOC_KEEP_EMPTY)
-			chunk_release(h, b);
+		if (keep_empty(h, b))
+			count_empty(h, b, 1);
 		else
-			h->empty_chunks++;
+			chunk_release(h, b);
 	}
 }
 
@@ -1167,7 +1209,7 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 		size_t size = bsize(b), bs = block_size(n);
 		if (bs > h->huge_threshold)
 			return false;
-		blk *nx = neighbour(h, b, f);
+		blk *nx = bs <= size && size - bs < MIN_BLOCK ? b : neighbour(h, b, f);  /* b: no change */
 		if (!nx)
 			return false;
 		if (bs > size) {
@@ -1190,7 +1232,7 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			} else {
 				nx->prev = (uint32_t)size;
 			}
-		} else if (size - bs >= MIN_BLOCK) {
+		} else if (nx != b) {
 			poison((char *)b + bs, size - bs);
 			carve_tail(h, b, bs, size, 0, nx);
 			size = bs;
@@ -1379,23 +1421,25 @@ static inline void *tc_alloc(heap *h, size_t n)
 }
 
 /*
- * Slow path of a cached malloc (lock held): take one free block for up to
- * TC_BATCH blocks of bs bytes, cut it into blocks, hand out the first and cache the
- * rest. O(TC_BATCH).
+ * Slow path of a cached malloc (lock held): take one free block, cut up to
+ * TC_BATCH blocks of bs bytes from it, hand out the first and cache the rest.
+ * Any free block that fits one serves (as many as it holds are cut), so refills
+ * reuse fragments; the heap grows only when none fits. O(TC_BATCH).
  */
 static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 {
-	uint32_t k = min_sz(tc_limit(bs) / 2, TC_BATCH);
+	size_t k = min_sz(tc_limit(bs) / 2, TC_BATCH);
 	tc_activate(h, tc);
 	tc_fold(h, tc);
-	blk *b = take(h, k * bs, f);
-	if (!b && !f->code && k > 1) {
-		k = 1;
-		b = take(h, bs, f);
-	}
+	blk *b = take(h, bs, 0, f);
+	if (!b && !f->code)
+		b = take(h, k * bs, k * bs, f);
+	if (!b && !f->code)
+		b = take(h, bs, bs, f);  /* no room for a batch: one block */
 	if (!b)
 		return NULL;
 	size_t size = bsize(b);
+	k = min_sz(k, size / bs);
 	uint32_t zero = b->size & F_ZERO;
 	blk *nx = neighbour(h, b, f);
 	if (!nx) {
@@ -1467,6 +1511,25 @@ static bool tc_free(heap *h, blk *b)
 	poison(fill_start(b), fill_len(size));
 	STORE(b->slack, SLACK_CACHED);
 	tc_push(h, tc, b);
+	return true;
+}
+
+/* Fast path of realloc: a live chunk block that holds n bytes with less than
+ * MIN_BLOCK to spare changes only its slack, which only its owner writes: no lock.
+ * false: take the locked path. */
+static bool tc_resize(heap *h, void *p, size_t n)
+{
+	tcache *tc = &tls_cache;
+	blk *b = live_block(h, p);
+	if (!b || tc->state != TC_ACTIVE || (b->size & F_HUGE) || n > MAX_REQUEST)
+		return false;
+	size_t size = bsize(b), bs = block_size(n), old = requested(b);
+	if (bs > size || size - bs >= MIN_BLOCK)
+		return false;
+	STORE(b->slack, (uint32_t)(size - HDR - n));
+	canary_set(h, b);
+	LIBALLOC_ON_RESIZE(p, old, n);
+	STORE(tc->in_use, tc->in_use + n - old);
 	return true;
 }
 
@@ -1658,6 +1721,10 @@ void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size)
 		LIBALLOC_PREFIX(free)(ptr);
 		return NULL;
 	}
+#ifdef LIBALLOC_THREAD_LOCAL
+	if (tc_resize(h, ptr, size))
+		return ptr;
+#endif
 	if (!enter(h))
 		return nomem(NULL);
 	int e = lookup(h, ptr, &b);
@@ -1666,7 +1733,7 @@ void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size)
 		f.ptr = ptr;
 	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
 		q = ptr;
-	} else if (!f.code && (q = h_alloc(h, size, ALIGN, NULL, &f)) != NULL) {
+	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
 		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
 		moved = true;
 	}
@@ -1885,7 +1952,7 @@ static bool run_mapped(const heap *h, const run *r)
 
 /* Totals found by the walk, compared with the counters at the end. */
 typedef struct tally {
-	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, obtained;
+	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, empty_bytes, obtained;
 } tally;
 
 static int check_chunk(const heap *h, const run *r, tally *t)
@@ -1924,8 +1991,10 @@ static int check_chunk(const heap *h, const run *r, tally *t)
 				return LIBALLOC_E_USE_AFTER_FREE;
 			t->free_blocks++;
 			t->free_bytes += s;
-			if (whole(b))
+			if (whole(b)) {
 				t->empty++;
+				t->empty_bytes += run_bytes(r);
+			}
 		}
 		prev_free = !used(b);
 		prev = s;
@@ -2041,7 +2110,7 @@ static int check_heap(heap *h)
 #endif
 	if ((!orphans && (t.in_use != h->st.in_use + want.in_use || t.live != h->st.live_blocks + want.live ||
 			  t.cached != want.cached)) ||
-	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks ||
+	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
 		return LIBALLOC_E_ACCOUNTING;
@@ -2075,7 +2144,7 @@ size_t liballoc_trim(void)
 		nx = r->next;
 		blk *b = chunk_first(r);
 		if (!used(b) && whole(b)) {
-			h->empty_chunks--;
+			count_empty(h, b, -1);
 			bytes += chunk_release(h, b);
 		}
 	}

@@ -15,11 +15,12 @@
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include "liballoc.h"
 
-static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t heap_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 
 void *liballoc_alloc_page(size_t pages)
 {
@@ -38,14 +39,18 @@ int liballoc_free_page(void *addr, size_t pages)
 	return r;
 }
 
+/* While the process has one thread (glibc's __libc_single_threaded), the mutex is
+ * skipped, as glibc skips its arena locks. This is safe because the flag only
+ * turns false in pthread_create, which the allocator never calls, so it cannot
+ * change between a lock and its unlock; and it never turns true again. */
 int liballoc_lock(void)
 {
-	return pthread_mutex_lock(&heap_lock);
+	return __libc_single_threaded ? 0 : pthread_mutex_lock(&heap_lock);
 }
 
 int liballoc_unlock(void)
 {
-	return pthread_mutex_unlock(&heap_lock);
+	return __libc_single_threaded ? 0 : pthread_mutex_unlock(&heap_lock);
 }
 
 /* A thread's cache goes back to the heap when the thread ends: the key's
