@@ -183,12 +183,6 @@ int liballoc_free_page(void *addr, size_t pages)
 		free_rejects++;
 		return -1;
 	}
-#if LIBALLOC_FLAT_WIPE_FREED
-	/* WORKAROUND (core bug, see LIBALLOC_FLAT_WIPE_FREED in flat_port.h): erase
-	 * the first page of the range, where a huge block's header lives, so a run
-	 * handed out again at this address carries no stale header. */
-	__builtin_memset(addr, 0, LIBALLOC_PAGE_SIZE);
-#endif
 	return 0;
 }
 

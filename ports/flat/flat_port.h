@@ -29,8 +29,7 @@
  *   with -1 and nothing changes; the core then keeps the pages.
  *   Complexity: alloc is O(P / 32 + R) word operations, where P is the region's
  *   page count and R the number of free runs below the one chosen (both bounded by
- *   the region size, independent of the heap's blocks); free is O(n / 32 + 1)
- *   plus clearing one page (LIBALLOC_FLAT_WIPE_FREED below).
+ *   the region size, independent of the heap's blocks); free is O(n / 32 + 1).
  *   Example: a 4 MiB region of 1 KiB pages: a scan covers at most 128 words.
  *
  * The lock (choose with LIBALLOC_FLAT_LOCK, e.g. in the LIBALLOC_CONFIG_HEADER)
@@ -56,9 +55,10 @@
  * __heap_end); then use the API. The port needs nothing the core does not
  * (memcpy, memset).
  * Small regions: set LIBALLOC_CHUNK_MAX to a small fraction of the region (the
- * Cortex-M example: 256 KiB of 4 MiB). The core grows chunks geometrically and an
- * allocation fails when the region has no free run of the next chunk's size, so
- * with the default 4 MiB cap up to a third of a 4 MiB region can stay unused.
+ * Cortex-M example: 256 KiB of 4 MiB). The core grows chunks geometrically; when
+ * no free run fits the next chunk it falls back to the smallest run the request
+ * needs, but chunks as large as the default 4 MiB cap still leave a small region
+ * few runs long enough for huge blocks.
  *
  * Every function here but liballoc_flat_lock_depth takes liballoc_lock, so it is
  * safe to call from threads or interrupt handlers exactly as the allocator is.
@@ -98,18 +98,6 @@ uint32_t liballoc_flat_irq_save(void);
 void liballoc_flat_irq_restore(uint32_t state);
 #else
 #define LIBALLOC_FLAT_IRQ_HOOKS 0
-#endif
-
-/* WORKAROUND for a core bug, on by default: liballoc_check() scans the first page
- * of a huge run for the block header and accepts the first header whose check
- * word verifies, so a stale header left by an earlier huge block at the same run
- * address (this port reuses freed pages at once and does not clear them) makes it
- * report LIBALLOC_E_BLOCK_SIZE for a healthy heap (e.g. malloc(big); free;
- * memalign(64, big); liballoc_check()). With 1, liballoc_free_page clears the
- * first page of every range it takes back: O(LIBALLOC_PAGE_SIZE) per call. Set 0
- * once the core stops trusting stale headers. */
-#ifndef LIBALLOC_FLAT_WIPE_FREED
-#define LIBALLOC_FLAT_WIPE_FREED 1
 #endif
 
 /* Bitmap words (uint32_t) liballoc_flat_init_map needs for a region of `bytes`. */

@@ -300,18 +300,6 @@ static void test_foreign_and_misaligned_frees(void **state)
 	assert_null(liballoc_alloc_page(SIZE_MAX));
 }
 
-/* Freed pages come back wiped where a huge block's header was (the workaround
- * for the core's stale-header check, flat_port.h). */
-static void test_freed_first_page_wiped(void **state)
-{
-	(void)state;
-	unsigned char *r = liballoc_alloc_page(2);
-	memset(r, 0xee, 2 * PAGE);
-	assert_int_equal(liballoc_free_page(r, 2), 0);
-	for (size_t i = 0; i < PAGE; i++)
-		assert_int_equal(r[i], LIBALLOC_FLAT_WIPE_FREED ? 0 : 0xee);
-}
-
 /* flat_pages_alloc's upper limit for a region that ends at the top of the
  * address space (flat_pages manages addresses; it never touches the pages). */
 static void test_limit_at_top_of_address_space(void **state)
@@ -399,7 +387,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fragmentation_and_merging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sub_range_frees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_misaligned_frees, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_freed_first_page_wiped, setup, teardown),
 		cmocka_unit_test(test_limit_at_top_of_address_space),
 		cmocka_unit_test_setup_teardown(test_lock_nesting, setup, teardown),
 #if LIBALLOC_FLAT_IRQ_HOOKS
