@@ -75,9 +75,7 @@ void *liballoc_alloc_page(size_t pages)
 		return NULL;
 	}
 	/* Zero the pages (LIBALLOC_PAGES_ZEROED: calloc skips clearing them): a frame
-	 * must not carry a previous owner's data into the heap. This also keeps the
-	 * core's liballoc_check from meeting a stale huge-block header in a reused
-	 * run (core bug reported with the x86 port, see ports/x86/README.md). */
+	 * must not carry a previous owner's data into the heap. */
 	__builtin_memset(run, 0, pages * PAGE);
 	heap.pages += pages;
 	return run;
