@@ -62,9 +62,22 @@ static void die(int line, const char *fmt, ...)
 
 /* ---- input ------------------------------------------------------------ */
 
+/* Each read is its own statement: the order of two calls in one expression is
+ * unspecified, and gcc and clang differ, which would make replays decode another
+ * input than the fuzzer ran. */
 static uint8_t u8(void) { return in_pos < in_len ? in[in_pos++] : 0; }
-static uint16_t u16(void) { return (uint16_t)(u8() | u8() << 8); }
-static uint32_t u32(void) { return u16() | (uint32_t)u16() << 16; }
+
+static uint16_t u16(void)
+{
+	uint16_t lo = u8();
+	return (uint16_t)(lo | u8() << 8);
+}
+
+static uint32_t u32(void)
+{
+	uint32_t lo = u16();
+	return lo | (uint32_t)u16() << 16;
+}
 
 /* Mostly small, some up to chunk size, some huge, and the edges that matter. */
 static size_t rd_size(void)
@@ -434,6 +447,12 @@ static void do_aligned(struct slot *s)
 static void do_trim(void)
 {
 	struct liballoc_stats a, b;
+#ifdef FUZZ_KNOWN_BUG_UNMAPPED_DEAD_RUN
+	/* KNOWN CORE BUG (tests/fuzz/meson.build): a trim whose retry of a dead run
+	 * the page map never covered fails again trips the core's own assertion. */
+	if (fp.unmapped_dead && (fp.fail_free_next || fp.fail_free_every) && !getenv("FUZZ_NO_KNOWN_BUG_SKIP"))
+		return;
+#endif
 	liballoc_stats(&a);
 	size_t back = liballoc_trim();
 	liballoc_stats(&b);
@@ -531,7 +550,20 @@ static void do_smash(struct slot *s)
 	unsigned char *h = s->p - 16 + (tag ? k % 4 : (k & 1 ? 4 : 12) + (k >> 1) % 4);
 	unsigned char bit = (unsigned char)(1u << (u8() % 8));
 	unsigned how = tag ? 0 : u8();
+	if (trace)
+		fprintf(stderr, "  header byte %d ^= %#x (was %#x), then %s\n", (int)(h - (s->p - 16)), bit, *h,
+			(const char *[]){"free", "realloc", "realloc(p, 0)", "malloc_usable_size"}[how % 4]);
 	*h ^= bit;
+#ifdef FUZZ_KNOWN_BUG_ZERO_TAG
+	/* KNOWN CORE BUG (tests/fuzz/meson.build): a boundary tag smashed to 0 makes
+	 * the block pass for the first of its chunk, and free does not report it. */
+	uint32_t tag_word;
+	memcpy(&tag_word, s->p - 16, sizeof tag_word);
+	if (tag && tag_word == 0 && !getenv("FUZZ_NO_KNOWN_BUG_SKIP")) {
+		*h ^= bit;
+		return;
+	}
+#endif
 	int e = liballoc_check();
 	if (tag && e == LIBALLOC_OK) {  /* a huge block: its run header, not the tag, says where it is */
 		*h ^= bit;

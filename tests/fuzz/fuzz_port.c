@@ -1,22 +1,51 @@
 /* fuzz_port.c — liballoc's four hooks over an 8 MiB arena, with failure, short supply and placement on demand. */
 /* SPDX-License-Identifier: MIT */
+#define _DEFAULT_SOURCE  /* MAP_FIXED_NOREPLACE */
 #include "fuzz_port.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "flat_pages.h"
 
 struct fuzz_port fp;
 
-static _Alignas(LIBALLOC_PAGE_SIZE) unsigned char arena[FUZZ_ARENA_BYTES];
+/*
+ * The arena sits at a fixed address, half below and half above 0x7e0000000000, a
+ * boundary of every page map level: runs there need two nodes at each level (so
+ * node allocation fails mid-run too), and the fuzzer and the replay driver see the
+ * same addresses, so a crash replays identically. If that address is taken, a
+ * static arena serves (replays may then differ in page map node placement).
+ */
+#define ARENA_AT ((uintptr_t)0x7e0000000000ull - FUZZ_ARENA_BYTES / 2)
+static _Alignas(LIBALLOC_PAGE_SIZE) unsigned char fallback[FUZZ_ARENA_BYTES];
+static unsigned char *arena;
 static uint32_t bitmap[2 * (FUZZ_PAGES / 32 + 1)];
 static struct flat_pages pages;
 
+static void arena_init(void)
+{
+	void *p = MAP_FAILED;
+#if UINTPTR_MAX > 0xffffffffu && defined(MAP_FIXED_NOREPLACE)
+	p = mmap((void *)ARENA_AT, FUZZ_ARENA_BYTES, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && p != (void *)ARENA_AT) {
+		munmap(p, FUZZ_ARENA_BYTES);
+		p = MAP_FAILED;
+	}
+#endif
+	if (p == MAP_FAILED)
+		fprintf(stderr, "fuzz port: arena not at %#lx; using a static one\n", (unsigned long)ARENA_AT);
+	arena = p == MAP_FAILED ? fallback : p;
+}
+
 void fuzz_port_reset(void)
 {
+	if (!arena)
+		arena_init();
 	fuzz_core_reset();
 	memset(&fp, 0, sizeof fp);
 	flat_pages_init(&pages, (uintptr_t)arena, FUZZ_PAGES, (unsigned)__builtin_ctz(LIBALLOC_PAGE_SIZE), bitmap);
@@ -67,6 +96,7 @@ void *liballoc_alloc_page(size_t n)
 		p = take(n);
 	if (!p) {
 		fp.alloc_refused++;
+		fp.refused_in = fp.section;
 		return NULL;
 	}
 	fp.pages_out += n;
@@ -83,6 +113,8 @@ int liballoc_free_page(void *addr, size_t n)
 		fp.hook_outside_lock = true;
 	if (due(&fp.fail_free_next, fp.fail_free_every, fp.free_calls)) {
 		fp.free_refused++;
+		if (fp.refused_in == fp.section)
+			fp.unmapped_dead = true;
 		return -1;
 	}
 	/* Pages not handed out, or handed back twice: the core broke the contract. */
@@ -98,6 +130,7 @@ int liballoc_free_page(void *addr, size_t n)
 
 int liballoc_lock(void)
 {
+	fp.section++;
 	if (++fp.lock_depth > fp.max_lock_depth)
 		fp.max_lock_depth = fp.lock_depth;
 	return 0;
