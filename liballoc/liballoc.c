@@ -345,13 +345,23 @@ static bool verify(const heap *h, blk *b, fault *f)
 
 /* ==== 4. Port calls ====================================================== */
 
+static size_t give_back(heap *h);
+
+/* Pages from the port. When it has none, first give it back what the heap holds
+ * without use (empty chunks, runs whose free_page failed) and ask once more. */
 static void *port_alloc(heap *h, size_t pages)
 {
 	STAT(h->st.alloc_page_calls++);
 	void *p = liballoc_alloc_page(pages);
 	if (!p) {
 		STAT(h->st.alloc_page_failures++);
-		return NULL;
+		if (!give_back(h))
+			return NULL;
+		STAT(h->st.alloc_page_calls++);
+		if ((p = liballoc_alloc_page(pages)) == NULL) {
+			STAT(h->st.alloc_page_failures++);
+			return NULL;
+		}
 	}
 	ASSERT(((uintptr_t)p & (PAGE - 1)) == 0);
 	h->st.obtained += pages * PAGE;
@@ -788,8 +798,10 @@ static size_t chunk_release(heap *h, blk *b)
  * with free_page (the contract allows sub-ranges). */
 static void *huge_alloc(heap *h, size_t n, size_t align)
 {
+	/* at least one payload byte, so the payload lies inside the run */
+	size_t need = n + canary_room() ? n + canary_room() : 1;
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
-	if (align > MAX_ALIGN || __builtin_add_overflow(n + canary_room(), lead, &total) || total > MAX_REQUEST)
+	if (align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
 		return NULL;
 	size_t pages = (total + PAGE - 1) / PAGE;
 	char *r = pages <= UINT32_MAX ? port_alloc(h, pages) : NULL;
@@ -798,7 +810,7 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
 	char *a = r + lead;
 	if (align > PAGE) {  /* payload at the first aligned address at least a page in */
 		a = (char *)align_up((uintptr_t)r + PAGE, align);
-		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
+		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + need, PAGE);
 		size_t head = (size_t)(start - r) / PAGE, tail = pages - head - (size_t)(end - start) / PAGE;
 		if (head && port_free(h, r, head)) {
 			r = start;
@@ -821,13 +833,16 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
 	return a;
 }
 
-/* Give a huge run back (its headers erased first, as in chunk_release); on
- * failure it stays listed as RUN_DEAD, its block marked free (so a second free is
- * still a double free), for trim to retry. */
+/* Give a huge run (or a dead one) back, its headers erased first as in
+ * chunk_release. On failure it stays listed as RUN_DEAD for trim to retry, and in
+ * the page map exactly if it was before: a freed huge block's run keeps its block
+ * header, marked free, so a second free is still a double free; a run that never
+ * entered the page map (its construction failed) stays out of it. */
 static size_t huge_release(heap *h, run *r)
 {
 	size_t pages = r->pages, off = r->off;
 	blk *b = (blk *)((char *)r + off);
+	bool mapped = pm_test(h, (uintptr_t)r);
 	run_unlink(r);
 	pm_set(h, (uintptr_t)r, pages * PAGE, false);
 	__builtin_memset(b, 0, HDR);
@@ -835,9 +850,32 @@ static size_t huge_release(heap *h, run *r)
 	if (port_free(h, r, pages))
 		return pages * PAGE;
 	run_link(h, &h->huges, r, pages, off, RUN_DEAD);
-	hdr_set(h, b, 0, off | F_HUGE, 0);
-	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	if (mapped) {
+		hdr_set(h, b, 0, off | F_HUGE, 0);
+		pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	}
 	return 0;
+}
+
+/* Return every empty chunk and retry every dead run (lock held); the bytes given
+ * back. O(chunks + dead runs). */
+static size_t give_back(heap *h)
+{
+	size_t bytes = 0;
+	for (run *r = h->chunks.next, *nx; r != &h->chunks; r = nx) {
+		nx = r->next;
+		blk *b = chunk_first(r);
+		if (!used(b) && whole(b)) {
+			count_empty(h, b, -1);
+			bytes += chunk_release(h, b);
+		}
+	}
+	for (run *r = h->huges.next, *nx; r != &h->huges; r = nx) {
+		nx = r->next;
+		if (r->kind == RUN_DEAD)
+			bytes += huge_release(h, r);
+	}
+	return bytes;
 }
 
 /* ==== 10. Block operations (lock held) =================================== */
@@ -888,12 +926,20 @@ static blk *neighbour(const heap *h, blk *b, fault *f)
 }
 
 /* The block before b, verified (its header, that its size is b's boundary tag, and
- * its links if free); NULL for the first block of a chunk. *ok = false on damage. */
+ * its links if free); NULL for the first block of a chunk, which a tag of 0 must
+ * prove by a chunk's run header right before b. *ok = false on damage. */
 static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
 {
 	*ok = true;
-	if (!b->prev)
+	if (!b->prev) {
+		const run *r = chunk_of_first(b);
+		if (((uintptr_t)b & (PAGE - 1)) != RUN_HDR || !run_ok(h, r) || r->kind != RUN_CHUNK) {
+			f->code = LIBALLOC_E_HEADER;
+			f->ptr = payload(b);
+			*ok = false;
+		}
 		return NULL;
+	}
 	blk *pv = prev_blk(b);
 	if ((b->prev & 15) || b->prev < MIN_BLOCK || !pm_test(h, (uintptr_t)pv) || !hdr_ok(h, pv) ||
 	    bsize(pv) != b->prev || (pv->size & F_HUGE)) {
@@ -1134,6 +1180,7 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 		size_t bs = usable(b) + HDR;
 		if (bs > h->huge_threshold && bs <= LIBALLOC_HUGE_THRESHOLD_MAX)
 			h->huge_threshold = bs;
+		LIBALLOC_ON_FREE(payload(b), usable(b));
 		count_free(h, requested(b));
 		STAT(h->st.huge_blocks--);
 		huge_release(h, r);
@@ -1144,8 +1191,10 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 	blk *nx = neighbour(h, b, f), *pv = predecessor(h, b, &ok, f);
 	if (!nx || !ok)
 		return;
-	if (counted)
+	if (counted) {  /* a block from a thread cache was reported when it was cached */
+		LIBALLOC_ON_FREE(payload(b), usable(b));
 		count_free(h, requested(b));
+	}
 	poison(fill_start(b), fill_len(size));
 	uint32_t zero = 0;
 	if (!used(nx)) {
@@ -1183,7 +1232,6 @@ static void h_free(heap *h, void *p, fault *f)
 		f->ptr = p;
 		return;
 	}
-	LIBALLOC_ON_FREE(p, usable(b));
 	release(h, b, true, f);
 }
 
@@ -1668,7 +1716,6 @@ __attribute__((noinline)) static void api_free(void *ptr, blk *b)
 		f.handler = h->handler;
 	} else {
 		if (b && hdr_ok(h, b) && used(b) && slack_of(b) != SLACK_CACHED) {
-			LIBALLOC_ON_FREE(ptr, usable(b));
 			release(h, b, true, &f);
 		} else {
 			h_free(h, ptr, &f);
@@ -2047,14 +2094,18 @@ static int check_huge(const heap *h, const run *r, tally *t)
 }
 
 /* The thread caches: the calling thread's bins are walked (the others belong to
- * running threads); everyone's counters are summed into the expected totals. Exact
- * when no other thread allocates meanwhile. */
-static int check_caches(heap *h, tally *want)
+ * running threads); everyone's counters are summed into the expected totals.
+ * *others: whether other threads' caches exist, whose counters and blocks move
+ * without the lock, so that the totals are not a snapshot. */
+static int check_caches(heap *h, tally *want, bool *others)
 {
+	*others = false;
 #ifdef LIBALLOC_THREAD_LOCAL
 	tcache *own = &tls_cache;
+	*others = h->orphans;
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
+		*others |= tc != own;
 		want->in_use += LOAD(tc->in_use);
 		want->live += LOAD(tc->live);
 		for (size_t i = 0; i < TC_BINS; i++) {
@@ -2099,17 +2150,14 @@ static int check_heap(heap *h)
 			}
 		}
 	}
-	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h, &want)) != 0)
+	bool others;
+	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h, &want, &others)) != 0)
 		return e;
-	/* After a fork, blocks the vanished threads were moving between their caches
-	 * and their users cannot be told apart: live, in-use and cached totals are then
-	 * unknowable, and only the rest is compared. */
-	bool orphans = false;
-#ifdef LIBALLOC_THREAD_LOCAL
-	orphans = h->orphans;
-#endif
-	if ((!orphans && (t.in_use != h->st.in_use + want.in_use || t.live != h->st.live_blocks + want.live ||
-			  t.cached != want.cached)) ||
+	/* Other threads move blocks between their caches and their users without the
+	 * lock (and after a fork, the vanished ones may have stopped halfway): the live,
+	 * in-use and cached totals are then compared only when no other cache exists. */
+	if ((!others && (t.in_use != h->st.in_use + want.in_use || t.live != h->st.live_blocks + want.live ||
+			 t.cached != want.cached)) ||
 	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
@@ -2140,19 +2188,7 @@ size_t liballoc_trim(void)
 #ifdef LIBALLOC_THREAD_LOCAL
 	tc_drain(h, &tls_cache, &f);  /* the caller's cached blocks may pin chunks */
 #endif
-	for (run *r = h->chunks.next, *nx; r != &h->chunks; r = nx) {
-		nx = r->next;
-		blk *b = chunk_first(r);
-		if (!used(b) && whole(b)) {
-			count_empty(h, b, -1);
-			bytes += chunk_release(h, b);
-		}
-	}
-	for (run *r = h->huges.next, *nx; r != &h->huges; r = nx) {
-		nx = r->next;
-		if (r->kind == RUN_DEAD)
-			bytes += huge_release(h, r);
-	}
+	bytes = give_back(h);
 	leave(h, &f);
 	report(&f);
 	return bytes;

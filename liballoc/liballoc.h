@@ -365,9 +365,12 @@ LIBALLOC_API const char *liballoc_strerror(int error);
 
 /* Walk every structure of the default heap — every chunk block by block, every free
  * list, the bitmaps, the huge runs, the page map bits of every run, the counters,
- * and in hardened mode every canary and every poisoned free block — and return
- * LIBALLOC_OK or the code of the first broken invariant. O(heap size). Takes the
- * lock; calls no page hook. Does not call the error handler. */
+ * the calling thread's cache, and in hardened mode every canary and every poisoned
+ * free block — and return LIBALLOC_OK or the code of the first broken invariant.
+ * O(heap size). Takes the lock; calls no page hook. Does not call the error
+ * handler. Thread-safe; but other threads' caches change without the lock, so while
+ * other threads have caches (or after liballoc_fork_child) the totals of live,
+ * in-use and cached blocks are not compared — every structure still is. */
 LIBALLOC_API int liballoc_check(void);
 
 /* Return every completely empty chunk (and any run whose earlier free_page failed)

@@ -447,12 +447,6 @@ static void do_aligned(struct slot *s)
 static void do_trim(void)
 {
 	struct liballoc_stats a, b;
-#ifdef FUZZ_KNOWN_BUG_UNMAPPED_DEAD_RUN
-	/* KNOWN CORE BUG (tests/fuzz/meson.build): a trim whose retry of a dead run
-	 * the page map never covered fails again trips the core's own assertion. */
-	if (fp.unmapped_dead && (fp.fail_free_next || fp.fail_free_every) && !getenv("FUZZ_NO_KNOWN_BUG_SKIP"))
-		return;
-#endif
 	liballoc_stats(&a);
 	size_t back = liballoc_trim();
 	liballoc_stats(&b);
@@ -554,16 +548,6 @@ static void do_smash(struct slot *s)
 		fprintf(stderr, "  header byte %d ^= %#x (was %#x), then %s\n", (int)(h - (s->p - 16)), bit, *h,
 			(const char *[]){"free", "realloc", "realloc(p, 0)", "malloc_usable_size"}[how % 4]);
 	*h ^= bit;
-#ifdef FUZZ_KNOWN_BUG_ZERO_TAG
-	/* KNOWN CORE BUG (tests/fuzz/meson.build): a boundary tag smashed to 0 makes
-	 * the block pass for the first of its chunk, and free does not report it. */
-	uint32_t tag_word;
-	memcpy(&tag_word, s->p - 16, sizeof tag_word);
-	if (tag && tag_word == 0 && !getenv("FUZZ_NO_KNOWN_BUG_SKIP")) {
-		*h ^= bit;
-		return;
-	}
-#endif
 	int e = liballoc_check();
 	if (tag && e == LIBALLOC_OK) {  /* a huge block: its run header, not the tag, says where it is */
 		*h ^= bit;

@@ -96,7 +96,6 @@ void *liballoc_alloc_page(size_t n)
 		p = take(n);
 	if (!p) {
 		fp.alloc_refused++;
-		fp.refused_in = fp.section;
 		return NULL;
 	}
 	fp.pages_out += n;
@@ -113,8 +112,6 @@ int liballoc_free_page(void *addr, size_t n)
 		fp.hook_outside_lock = true;
 	if (due(&fp.fail_free_next, fp.fail_free_every, fp.free_calls)) {
 		fp.free_refused++;
-		if (fp.refused_in == fp.section)
-			fp.unmapped_dead = true;
 		return -1;
 	}
 	/* Pages not handed out, or handed back twice: the core broke the contract. */
@@ -130,7 +127,6 @@ int liballoc_free_page(void *addr, size_t n)
 
 int liballoc_lock(void)
 {
-	fp.section++;
 	if (++fp.lock_depth > fp.max_lock_depth)
 		fp.max_lock_depth = fp.lock_depth;
 	return 0;

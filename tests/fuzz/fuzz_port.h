@@ -23,11 +23,6 @@ struct fuzz_port {
 	size_t alloc_calls, alloc_refused, free_calls, free_refused, pages_out;
 	int lock_depth, max_lock_depth;
 	bool hook_outside_lock;
-	/* An alloc_page refusal followed by a failing free_page in the same locked
-	 * section: how a run the page map never covered ends up dead (see the known
-	 * core bug in meson.build). */
-	unsigned section, refused_in;
-	bool unmapped_dead;
 	/* the error handler's record */
 	size_t errors;
 	int last_error;
