@@ -235,6 +235,7 @@ typedef struct tcache {
 	tlink link;                          /* on the heap's list while registered */
 	int state;                           /* TC_NEW, TC_REGISTERING, TC_ACTIVE (linked), TC_DEAD */
 	size_t in_use, live, allocs, frees;  /* deltas not yet folded into the heap's stats */
+	size_t lost;                         /* cached blocks cut off by a forged link */
 	tbin bin[TC_BINS];
 } tcache;
 enum { TC_NEW, TC_REGISTERING, TC_ACTIVE, TC_DEAD };
@@ -1363,21 +1364,36 @@ static inline bool tc_sound(const heap *h, const blk *b, size_t size, bool full)
 			 slack_of(b) == SLACK_CACHED);
 }
 
-/* Pop the bin's head; NULL (with the bin emptied: its chain cannot be trusted)
- * if the head fails tc_sound. `full`: check it completely. */
+/*
+ * Pop the bin's head, whose soundness was checked when it became the head (its
+ * predecessor's link, or a push); `full`: check it completely as well. Its link is
+ * checked before it becomes the head: a forged one is reported against the block
+ * holding it, and the chain behind is abandoned (counted as lost). NULL only if
+ * the head itself fails.
+ */
 static blk *tc_pop(heap *h, tcache *tc, tbin *bin, bool full)
 {
 	blk *b = bin->head;
-	if (!tc_sound(h, b, (size_t)(bin - tc->bin) << 4, full)) {
-		liballoc_error_fn handler = LOAD(h->handler);
-		bin->head = NULL;
-		STORE(bin->n, 0);
-		if (handler)
-			handler(LIBALLOC_E_FREE_LIST, b);
-		return NULL;
+	void *blame;
+	size_t size = (size_t)(bin - tc->bin) << 4;
+	if (full && !tc_sound(h, b, size, true)) {
+		blame = b;  /* the head itself is damaged: drop the whole bin */
+		b = NULL;
+	} else {
+		blk *nx = tc_next(h, b);
+		if (!nx || tc_sound(h, nx, size, full)) {
+			bin->head = nx;
+			STORE(bin->n, bin->n - 1);
+			return b;
+		}
+		blame = payload(b);  /* b's link was overwritten */
 	}
-	bin->head = tc_next(h, b);
-	STORE(bin->n, bin->n - 1);
+	liballoc_error_fn handler = LOAD(h->handler);
+	STORE(tc->lost, tc->lost + bin->n - (b != NULL));
+	bin->head = NULL;
+	STORE(bin->n, 0);
+	if (handler)
+		handler(LIBALLOC_E_FREE_LIST, blame);
 	return b;
 }
 
@@ -2108,14 +2124,18 @@ static int check_caches(heap *h, tally *want, bool *others)
 		*others |= tc != own;
 		want->in_use += LOAD(tc->in_use);
 		want->live += LOAD(tc->live);
+		want->cached += LOAD(tc->lost);
 		for (size_t i = 0; i < TC_BINS; i++) {
 			uint32_t n = LOAD(tc->bin[i].n), seen = 0;
 			want->cached += n;
 			if (tc != own)
 				continue;
-			for (const blk *b = tc->bin[i].head; b; b = tc_next(h, b))
-				if (++seen > n || !tc_sound(h, b, i << 4, true) || !fill_intact(b, i << 4, 0))
+			for (const blk *b = tc->bin[i].head; b; b = tc_next(h, b)) {
+				if (++seen > n || !tc_sound(h, b, i << 4, true))
 					return LIBALLOC_E_FREE_LIST;
+				if (!fill_intact(b, i << 4, 0))
+					return LIBALLOC_E_USE_AFTER_FREE;
+			}
 			if (seen != n)
 				return LIBALLOC_E_FREE_LIST;
 		}

@@ -178,28 +178,22 @@ static void test_realloc_content(void **state)
 static void test_realloc_in_place(void **state)
 {
 	(void)state;
-	/* Three neighbours; free the middle one, the first grows into it in place. */
-	void *a = liballoc_malloc(200), *b = liballoc_malloc(200), *c = liballoc_malloc(200);
-	fill(a, 200, 9);
-	liballoc_free(b);
-	size_t allocs = stats().allocs;
-	void *a2 = liballoc_realloc(a, 380);
-	assert_ptr_equal(a2, a);
-	assert_int_equal(stats().allocs, allocs);  /* no new block */
-	expect_fill(a2, 200, 9);
-	/* Shrinking stays in place and gives the tail back. */
+	/* Shrinking stays in place and gives the tail back as a free block... */
+	void *a = liballoc_malloc(3 * TEST_BIG);
+	fill(a, TEST_BIG, 9);
 	size_t freeb = stats().free_bytes;
-	void *a3 = liballoc_realloc(a2, 40);
-	assert_ptr_equal(a3, a);
-	assert_true(stats().free_bytes > freeb);
-	expect_fill(a3, 40, 9);
-	/* ...and the freed tail can be taken back in place. */
-	assert_ptr_equal(liballoc_realloc(a3, 300), a);
-	/* When the neighbour is taken, growth moves and copies. */
-	void *d = liballoc_realloc(a, 100000);
+	assert_ptr_equal(liballoc_realloc(a, TEST_BIG), a);
+	assert_true(stats().free_bytes >= freeb + 2 * TEST_BIG - 64);
+	expect_fill(a, TEST_BIG, 9);
+	/* ...which growth takes back in place, without a new block. */
+	size_t allocs = stats().allocs;
+	assert_ptr_equal(liballoc_realloc(a, 2 * TEST_BIG + 100), a);
+	assert_int_equal(stats().allocs, allocs);
+	expect_fill(a, TEST_BIG, 9);
+	/* Growth that cannot stay (beyond the huge threshold) moves and copies. */
+	void *d = liballoc_realloc(a, 2 * THRESHOLD);
 	assert_ptr_not_equal(d, a);
-	expect_fill(d, 40, 9);
-	liballoc_free(c);
+	expect_fill(d, TEST_BIG, 9);
 	liballoc_free(d);
 	/* Huge blocks shrink in place by giving back tail pages. */
 	unsigned char *h = liballoc_malloc(8 * THRESHOLD);
@@ -424,12 +418,12 @@ static void test_hysteresis_and_trim(void **state)
 static void test_lock_failure(void **state)
 {
 	(void)state;
-	void *p = liballoc_malloc(10);
+	void *p = liballoc_malloc(TEST_BIG);
 	tp.fail_lock = true;
 	errno = 0;
-	assert_null(liballoc_malloc(10));
+	assert_null(liballoc_malloc(TEST_BIG));
 	assert_int_equal(errno, ENOMEM);
-	assert_null(liballoc_calloc(1, 10));
+	assert_null(liballoc_calloc(1, TEST_BIG));
 	liballoc_free(p);  /* cannot lock: reported, block leaked rather than corrupted */
 	assert_int_equal(tp.errors, 1);
 	assert_int_equal(tp.last_error, LIBALLOC_E_LOCK);
@@ -438,7 +432,7 @@ static void test_lock_failure(void **state)
 	assert_int_equal(liballoc_check(), LIBALLOC_OK);
 	liballoc_free(p);
 	tp.fail_unlock = true;
-	liballoc_free(liballoc_malloc(10));
+	liballoc_free(liballoc_malloc(TEST_BIG));
 	tp.fail_unlock = false;
 	assert_int_equal(tp.last_error, LIBALLOC_E_LOCK);
 	test_port_reset();

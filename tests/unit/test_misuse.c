@@ -109,7 +109,7 @@ static void test_overwritten_header(void **state)
 	(void)state;
 	/* A write before the block (underflow) breaks its check word: reported as an
 	 * overwritten header, and the block is left alone rather than trusted. */
-	unsigned char *a = liballoc_malloc(64), *b = liballoc_malloc(64), *c = liballoc_malloc(64);
+	unsigned char *a = liballoc_malloc(TEST_BIG), *b = liballoc_malloc(TEST_BIG), *c = liballoc_malloc(TEST_BIG);
 	unsigned char saved[16];
 	memcpy(saved, b - 16, 16);
 	b[-12] ^= 0x40;  /* the size word */
@@ -137,14 +137,14 @@ static void test_free_list_corruption(void **state)
 	(void)state;
 	/* A use-after-free write into a freed block's links is caught when the block is
 	 * next unlinked; malloc fails instead of following the forged pointer. */
-	void *keep1 = liballoc_malloc(48);
-	uintptr_t *f = liballoc_malloc(48);
-	void *keep2 = liballoc_malloc(48);
+	void *keep1 = liballoc_malloc(TEST_BIG);
+	uintptr_t *f = liballoc_malloc(TEST_BIG);
+	void *keep2 = liballoc_malloc(TEST_BIG);
 	liballoc_free(f);
 	uintptr_t saved = f[0];
 	f[0] = (uintptr_t)static_buf;
 	size_t errors = tp.errors;
-	void *r = liballoc_malloc(48);
+	void *r = liballoc_malloc(TEST_BIG);
 	assert_int_equal(tp.errors, errors + 1);
 	assert_int_equal(tp.last_error, LIBALLOC_E_FREE_LIST);
 	assert_null(r);
@@ -154,6 +154,31 @@ static void test_free_list_corruption(void **state)
 	liballoc_free(keep2);
 }
 
+#ifdef LIBALLOC_THREAD_LOCAL
+/* A thread cache's link overwritten in a freed block (here one flipped bit) is
+ * caught when the block holding it is handed out again, reported against that
+ * block; the chain behind it is abandoned, never followed. */
+static void test_cache_link_corruption(void **state)
+{
+	(void)state;
+	void *a = liballoc_malloc(48);
+	uintptr_t *f = liballoc_malloc(48);
+	liballoc_free(a);
+	liballoc_free(f);  /* the bin's head; its link leads to a */
+	f[0] ^= 1;
+	size_t errors = tp.errors;
+	void *r = liballoc_malloc(48);
+	assert_ptr_equal(r, f);  /* f itself is sound */
+	assert_int_equal(tp.errors, errors + 1);
+	assert_int_equal(tp.last_error, LIBALLOC_E_FREE_LIST);
+	assert_ptr_equal(tp.last_ptr, f);
+	void *s = liballoc_malloc(48);  /* served afresh, not through the forged link */
+	assert_ptr_not_equal(s, (void *)((uintptr_t)a ^ 1));
+	liballoc_free(r);
+	liballoc_free(s);
+}
+#endif
+
 /* A handler that allocates: legal because reports come after the lock is released. */
 static int depth_in_handler = -1;
 static int reentrant_calls;
@@ -161,7 +186,7 @@ static int reentrant_calls;
 static void allocating_handler(int error, void *ptr)
 {
 	depth_in_handler = tp.lock_depth;
-	void *p = liballoc_malloc(32);
+	void *p = liballoc_malloc(TEST_BIG);  /* not cached: the heap is as before once it is freed */
 	liballoc_free(p);
 	reentrant_calls++;
 	test_port_on_error(error, ptr);
@@ -189,6 +214,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_realloc_of_freed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwritten_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_list_corruption, setup, teardown),
+#ifdef LIBALLOC_THREAD_LOCAL
+		cmocka_unit_test_setup_teardown(test_cache_link_corruption, setup, teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_reports_after_unlock, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
