@@ -1,10 +1,6 @@
-/* glibc.c — what glibc programs need beyond the malloc family: __libc_* names, errno, entropy. */
+/* glibc.c — what glibc programs call beyond the malloc family: the __libc_* names, cfree, malloc_trim. */
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <string.h>
-#include <sys/auxv.h>
-
 #include "liballoc.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -25,20 +21,4 @@ EXPORT int malloc_trim(size_t pad)
 {
 	(void)pad;
 	return liballoc_trim() > 0;
-}
-
-void liballoc_linux_set_errno(int e)
-{
-	errno = e;
-}
-
-/* 8 of the 16 random bytes the kernel gives every process (AT_RANDOM): no system
- * call, no allocation, available before any constructor runs. */
-uint64_t liballoc_linux_entropy(void)
-{
-	uint64_t seed = 0;
-	const void *r = (const void *)getauxval(AT_RANDOM);
-	if (r)
-		memcpy(&seed, (const char *)r + 8, sizeof seed);  /* bytes 0-7 are glibc's stack guard */
-	return seed;
 }

@@ -13,7 +13,9 @@
 
 #include <stdint.h>
 
+#ifndef LIBALLOC_PREFIX  /* a build beside another malloc (the sanitizer tests) renames it */
 #define LIBALLOC_PREFIX(name) name                      /* malloc, free, ... */
+#endif
 #define LIBALLOC_API __attribute__((visibility("default")))
 #define LIBALLOC_PAGES_ZEROED 1                        /* anonymous mmap pages are zero */
 

@@ -1,4 +1,4 @@
-/* os.c — the Linux port's four hooks: pages from mmap/munmap, a mutex, and fork safety. */
+/* os.c — the Linux port's hooks and OS services: pages from mmap/munmap, a mutex, fork safety, thread exit, errno, entropy. */
 /* SPDX-License-Identifier: MIT */
 /*
  * Preconditions (the core's contract, liballoc.h section 2): alloc_page and
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/single_threaded.h>
@@ -51,6 +52,22 @@ int liballoc_lock(void)
 int liballoc_unlock(void)
 {
 	return __libc_single_threaded ? 0 : pthread_mutex_unlock(&heap_lock);
+}
+
+void liballoc_linux_set_errno(int e)
+{
+	errno = e;
+}
+
+/* 8 of the 16 random bytes the kernel gives every process (AT_RANDOM): no system
+ * call, no allocation, available before any constructor runs. */
+uint64_t liballoc_linux_entropy(void)
+{
+	uint64_t seed = 0;
+	const void *r = (const void *)getauxval(AT_RANDOM);
+	if (r)
+		memcpy(&seed, (const char *)r + 8, sizeof seed);  /* bytes 0-7 are glibc's stack guard */
+	return seed;
 }
 
 /* A thread's cache goes back to the heap when the thread ends: the key's

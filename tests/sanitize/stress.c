@@ -2,8 +2,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The allocator is the Linux port (mmap pages, its mutex, per-thread caches
- * flushed at thread exit, fork handlers) compiled with the la_ prefix (see
- * san_linux.h), so the sanitizer keeps its own malloc and instruments ours.
+ * flushed at thread exit, fork handlers) compiled with its own configuration but
+ * the la_ prefix (tests/sanitize/meson.build), so the sanitizer keeps its own
+ * malloc and instruments ours.
  *
  * Threads put blocks of every size class (1 B .. 2 MiB, log-uniform, through every
  * allocation function) into shared slots and take other threads' blocks out, so
