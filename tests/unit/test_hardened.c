@@ -15,33 +15,11 @@
 
 #include <cmocka.h>
 
-#include "test_port.h"
+#include "unit_test.h"
 
 #define THRESHOLD LIBALLOC_HUGE_THRESHOLD
 
 _Static_assert(LIBALLOC_HARDENED, "test_hardened is built only in hardened configurations");
-
-static struct liballoc_stats stats(void)
-{
-	struct liballoc_stats s;
-	liballoc_stats(&s);
-	return s;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	test_port_reset();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_int_equal(liballoc_check(), LIBALLOC_OK);
-	assert_int_equal(tp.max_lock_depth, 1);
-	return 0;
-}
 
 /* Keep the compiler from seeing through the deliberate misuse. */
 static unsigned char *volatile sink;
@@ -50,23 +28,6 @@ static unsigned char *opaque(void *p)
 	sink = p;
 	return sink;
 }
-
-/* `op` must be reported once as `code` naming `ptr`, changing no counter but errors. */
-#define EXPECT_REPORT(code, ptr, op)                                                  \
-	do {                                                                          \
-		struct liballoc_stats before_ = stats();                              \
-		size_t errors_ = tp.errors;                                           \
-		op;                                                                   \
-		assert_int_equal(tp.errors, errors_ + 1);                             \
-		assert_int_equal(tp.last_error, (code));                              \
-		assert_ptr_equal(tp.last_ptr, (ptr));                                 \
-		struct liballoc_stats after_ = stats();                               \
-		assert_int_equal(after_.in_use, before_.in_use);                      \
-		assert_int_equal(after_.live_blocks, before_.live_blocks);            \
-		assert_int_equal(after_.free_bytes, before_.free_bytes);              \
-		assert_int_equal(after_.obtained, before_.obtained);                  \
-		assert_int_equal(after_.errors, before_.errors + 1);                  \
-	} while (0)
 
 static const size_t sizes[] = {0, 1, 15, 16, 17, 31, 100, 1000, 4095, 4096, THRESHOLD / 2, THRESHOLD + 1,
 			       3 * THRESHOLD + 7};
