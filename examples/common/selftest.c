@@ -3,6 +3,7 @@
 #include "selftest.h"
 
 #include "liballoc.h"
+#include "pattern.h"
 
 #define MALLOC LIBALLOC_PREFIX(malloc)
 #define FREE LIBALLOC_PREFIX(free)
@@ -53,15 +54,8 @@ static bool check(bool ok, const char *what)
 	return ok;
 }
 
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
+static uint64_t next(void) { return pattern_next(&rng); }
+static size_t below(size_t n) { return pattern_below(&rng, n); }
 
 /* ---- patterns ------------------------------------------------------------- */
 
@@ -71,19 +65,8 @@ struct slot {
 	unsigned char seed;
 };
 
-static void fill(struct slot *s)
-{
-	for (size_t i = 0; i < s->size; i++)
-		s->p[i] = (unsigned char)(s->seed + i * 31 + (i >> 9));
-}
-
-static bool intact(const struct slot *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s->p[i] != (unsigned char)(s->seed + i * 31 + (i >> 9)))
-			return false;
-	return true;
-}
+static void fill(struct slot *s) { pattern_fill(s->p, s->size, s->seed); }
+static bool intact(const struct slot *s, size_t n) { return pattern_check(s->p, n, s->seed) == n; }
 
 static size_t port_bytes(void) { return env->port_pages() * LIBALLOC_PAGE_SIZE; }
 

@@ -22,6 +22,7 @@
 #include "board.h"
 #include "flat_port.h"
 #include "liballoc.h"
+#include "pattern.h"
 #include "selftest.h"
 
 #define IRQ_TICKS 1000        /* SysTick handler runs in phase 2 */
@@ -48,14 +49,6 @@ void fw_on_error(int error, void *ptr)
 	put("\n");
 }
 
-static uint32_t xorshift(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
 /* A live block with a pattern derived from its seed. */
 struct block {
 	unsigned char *p;
@@ -63,19 +56,8 @@ struct block {
 	unsigned char seed;
 };
 
-static void fill(struct block *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		b->p[i] = (unsigned char)(b->seed + i * 7);
-}
-
-static bool intact(const struct block *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b->p[i] != (unsigned char)(b->seed + i * 7))
-			return false;
-	return true;
-}
+static void fill(struct block *b) { pattern_fill(b->p, b->n, b->seed); }
+static bool intact(const struct block *b, size_t n) { return pattern_check(b->p, n, b->seed) == n; }
 
 /* ---- phase 1: the lock ----------------------------------------------------------- */
 
@@ -139,7 +121,7 @@ static void lock_phase(void)
 static struct block ring[RING];
 static volatile unsigned ticks;
 static const char *volatile isr_failure;
-static uint32_t isr_rng = 0x9e3779b9u;
+static uint64_t isr_rng = 0x9e3779b9u;
 
 void systick_handler(void)
 {
@@ -152,7 +134,7 @@ void systick_handler(void)
 		liballoc_free(b->p);
 		b->p = NULL;
 	}
-	uint32_t r = xorshift(&isr_rng);
+	uint32_t r = (uint32_t)pattern_next(&isr_rng);
 	b->n = 1 + (r % 8 == 0 ? r % 8192 : r % 700);
 	b->seed = (unsigned char)(r >> 24);
 	b->p = liballoc_malloc(b->n);
@@ -166,7 +148,7 @@ void systick_handler(void)
 static void irq_phase(uint32_t seed)
 {
 	static struct block slot[SLOTS];
-	uint32_t rng = seed | 1;
+	uint64_t rng = seed | 1;
 	unsigned ops = 0;
 	SYST_RVR = TICK_CYCLES - 1;
 	SYST_CVR = 0;
@@ -174,7 +156,7 @@ static void irq_phase(uint32_t seed)
 	while (ticks < IRQ_TICKS && !isr_failure && !failure) {
 		if (!check(++ops < MAIN_OPS_CAP, "SysTick interrupts arrive"))
 			break;
-		uint32_t r = xorshift(&rng);
+		uint32_t r = (uint32_t)pattern_next(&rng);
 		struct block *s = &slot[r % SLOTS];
 		size_t n = 1 + ((r >> 8) % 16 == 0 ? (r >> 12) % 16384 : (r >> 12) % 600);
 		if (s->p && (r >> 6) % 4 == 0) {

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "pattern.h"
 #include "test_port.h"
 
 #define PAGE ((size_t)LIBALLOC_PAGE_SIZE)
@@ -61,15 +62,8 @@ static struct slot slot[SLOTS];
 static size_t model_bytes, model_live;
 static uint64_t rng;
 
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
+static uint64_t next(void) { return pattern_next(&rng); }
+static size_t below(size_t n) { return pattern_below(&rng, n); }
 
 static size_t random_size(void)
 {
@@ -77,12 +71,10 @@ static size_t random_size(void)
 	return r < 55 ? below(300) : r < 85 ? below(5000) : r < 96 ? below(THRESHOLD) : THRESHOLD + below(3 * THRESHOLD);
 }
 
-static unsigned char pat(const struct slot *s, size_t i) { return (unsigned char)(s->seed + i * 13 + (i >> 8)); }
-
 static void verify(const struct slot *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		CHECKF(s->p[i] == pat(s, i), "block %p (%zu bytes) byte %zu corrupted", (void *)s->p, s->n, i);
+	size_t i = pattern_check(s->p, n, s->seed);
+	CHECKF(i == n, "block %p (%zu bytes) byte %zu corrupted", (void *)s->p, s->n, i);
 }
 
 static void install(struct slot *s, void *p, size_t n, size_t align, bool zero)
@@ -94,8 +86,7 @@ static void install(struct slot *s, void *p, size_t n, size_t align, bool zero)
 	s->p = p;
 	s->n = n;
 	s->seed = (unsigned)next();
-	for (size_t i = 0; i < n; i++)
-		s->p[i] = pat(s, i);
+	pattern_fill(s->p, n, s->seed);
 	model_bytes += n;
 	model_live++;
 }

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "pattern.h"
 #include "test_port.h"
 
 #define PAGE ((size_t)LIBALLOC_PAGE_SIZE)
@@ -43,13 +44,7 @@ struct slot {
 static struct slot slot[SLOTS];
 static uint64_t rng = 0x50a4c0ffeeull;
 
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t next(void) { return pattern_next(&rng); }
 
 /* Log-uniform over 1 B .. 64 KiB, plus 1 in 500 huge (up to 4 x threshold). */
 static size_t size_of(uint64_t r)

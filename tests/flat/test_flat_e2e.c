@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "flat_port.h"
+#include "pattern.h"
 #include "selftest.h"
 
 #define PAGE ((size_t)LIBALLOC_PAGE_SIZE)
@@ -46,13 +47,7 @@ static void on_error(int error, void *ptr)
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t next(void) { return pattern_next(&rng); }
 
 struct block {
 	unsigned char *p;
@@ -60,19 +55,8 @@ struct block {
 	unsigned char seed;
 };
 
-static void fill(struct block *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		b->p[i] = (unsigned char)(b->seed + i * 13);
-}
-
-static bool intact(const struct block *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b->p[i] != (unsigned char)(b->seed + i * 13))
-			return false;
-	return true;
-}
+static void fill(struct block *b) { pattern_fill(b->p, b->n, b->seed); }
+static bool intact(const struct block *b, size_t n) { return pattern_check(b->p, n, b->seed) == n; }
 
 static bool in_region(const void *p, size_t n)
 {

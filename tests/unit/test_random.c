@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "pattern.h"
 #include "test_port.h"
 
 #define SLOTS 512
@@ -30,15 +31,8 @@ static struct slot slot[SLOTS];
 static size_t model_bytes, model_live;
 static uint64_t rng;
 
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
+static uint64_t next(void) { return pattern_next(&rng); }
+static size_t below(size_t n) { return pattern_below(&rng, n); }
 
 /* Mostly small, some medium, a few beyond the huge threshold. */
 static size_t random_size(void)
@@ -53,17 +47,11 @@ static size_t random_size(void)
 	return THRESHOLD + below(4 * THRESHOLD);
 }
 
-static void pattern(struct slot *s)
-{
-	for (size_t i = 0; i < s->size; i++)
-		s->p[i] = (unsigned char)(s->seed + i * 13 + (i >> 8));
-}
-
 static void verify(const struct slot *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s->p[i] != (unsigned char)(s->seed + i * 13 + (i >> 8)))
-			fail_msg("block %p (size %zu) byte %zu corrupted", (void *)s->p, s->size, i);
+	size_t i = pattern_check(s->p, n, s->seed);
+	if (i < n)
+		fail_msg("block %p (size %zu) byte %zu corrupted", (void *)s->p, s->size, i);
 }
 
 static void install(struct slot *s, void *p, size_t size, size_t align)
@@ -75,7 +63,7 @@ static void install(struct slot *s, void *p, size_t size, size_t align)
 	s->size = size;
 	s->align = align;
 	s->seed = (unsigned)next();
-	pattern(s);
+	pattern_fill(s->p, s->size, s->seed);
 	model_bytes += size;
 	model_live++;
 }
