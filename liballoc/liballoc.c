@@ -221,9 +221,13 @@ typedef pm_leaf pm_top;
 
 /* Thread caches (section 11), when the port provides thread-local storage. */
 #ifdef LIBALLOC_THREAD_LOCAL
-#define TC_MAX   ((size_t)1024 + HDR)   /* largest block size served by the caches */
-#define TC_BINS  (TC_MAX / 16 + 2)      /* by block size / 16; a refill's last block may be 16 bigger */
-#define TC_BATCH 32u                    /* most blocks moved per refill or flush */
+/* Bins: one per 16-byte block size up to TC_SMALL (+16: a refill's last block may
+ * be 16 bigger), then classes of 1/8 of a power of two up to TC_MAX. */
+#define TC_SMALL ((size_t)1024 + HDR)
+#define TC_MAX   ((size_t)4096)                  /* largest block size served by the caches */
+#define TC_SMALL_BINS (TC_SMALL / 16 + 2)
+#define TC_BINS  (TC_SMALL_BINS + 16)
+#define TC_BATCH 32u                             /* most blocks moved per refill or flush */
 typedef struct tlink {
 	struct tlink *next, *prev;
 } tlink;
@@ -614,32 +618,44 @@ static inline uint8_t canary_byte(const heap *h, const blk *b)
 	return (uint8_t)(((uintptr_t)b >> 4) * 0x9du ^ (uintptr_t)h->key[0]);
 }
 
-/* Fill the slack after the requested size with the block's canary. */
+/* The canary: the first CANARY_MAX bytes of the slack after the requested size,
+ * enough to catch a linear overflow, and bounded, so that a block with headroom
+ * (realloc growth) is not rewritten whole at every resize. */
+#define CANARY_MAX ((size_t)16)
+
 static void canary_set(const heap *h, blk *b)
 {
 	if (LIBALLOC_HARDENED)
-		__builtin_memset((char *)payload(b) + requested(b), canary_byte(h, b), slack_of(b));
+		__builtin_memset((char *)payload(b) + requested(b), canary_byte(h, b), min_sz(slack_of(b), CANARY_MAX));
 }
 
 static bool canary_ok(const heap *h, const blk *b)
 {
 	if (!LIBALLOC_HARDENED)
 		return true;
-	uint32_t slack = slack_of(b);
+	size_t slack = slack_of(b), n = min_sz(slack, CANARY_MAX);
 	const uint8_t *p = (const uint8_t *)payload(b) + usable(b) - slack, c = canary_byte(h, b);
 	if (slack == 0)
 		return false;  /* hardened blocks always keep at least one canary byte */
-	for (size_t i = 0; i < slack; i++)
+	for (size_t i = 0; i < n; i++)
 		if (p[i] != c)
 			return false;
 	return true;
 }
 
-/* Is [a, a + n) all `v`? */
+/* Is [a, a + n) all `v`? A word at a time: fills start 16-aligned and span
+ * multiples of 16 bytes; a byte loop takes any rest. */
 static bool filled(const void *a, int v, size_t n)
 {
 	const unsigned char *p = a;
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+	if (!((uintptr_t)p & (sizeof(uintptr_t) - 1))) {
+		uintptr_t w = (uintptr_t)0x0101010101010101ull * (unsigned char)v;
+		for (; i + sizeof w <= n; i += sizeof w)
+			if (*(const uintptr_t *)(const void *)(p + i) != w)
+				return false;
+	}
+	for (; i < n; i++)
 		if (p[i] != (unsigned char)v)
 			return false;
 	return true;
@@ -1268,7 +1284,11 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			blk *after = next_blk(nx);
 			uint32_t nz = nx->size & F_ZERO;
 			remove_free(h, nx);
-			if (!fill_intact(nx, nsize, nz)) {
+			/* check only what becomes the block's: the rest stays free, checked
+			 * when it is handed out (checking all of nx made growth quadratic) */
+			char *fs = fill_start(nx), *upto = (char *)b + bs;
+			if (LIBALLOC_HARDENED && upto > fs &&
+			    !filled(fs, nz ? 0 : POISON, min_sz((size_t)(upto - fs), fill_len(nsize)))) {
 				f->code = LIBALLOC_E_USE_AFTER_FREE;
 				f->ptr = payload(nx);
 			}
@@ -1323,11 +1343,44 @@ static void leave(heap *h, fault *f);
 static void report(const fault *f);
 
 /* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
- * per power of two above (4 to 8 KiB per bin), 8 at the largest. */
+ * per power of two above (8 KiB per bin), and at least 8. */
 static inline uint32_t tc_limit(size_t size)
 {
 	unsigned f = fls32((uint32_t)size - 1);
-	return 64u >> (f < 7 ? 0 : f - 6);
+	return f < 7 ? 64u : f > 9 ? 8u : 64u >> (f - 6);
+}
+
+/* The block size of bin i. */
+static inline size_t tc_size(size_t i)
+{
+	if (i < TC_SMALL_BINS)
+		return i << 4;
+	i -= TC_SMALL_BINS;
+	return ((size_t)1024 << (i / 8)) + (i % 8 + 1) * ((size_t)128 << (i / 8));
+}
+
+/* The bin serving a request for a block of bs <= TC_MAX bytes: its own below
+ * TC_SMALL, else the class rounded up (at most 1/8 more). */
+static inline size_t tc_bin_up(size_t bs)
+{
+	if (bs <= TC_SMALL)
+		return bs >> 4;
+	unsigned p = fls32((uint32_t)bs - 1) - 10;  /* bs in (1024 << p, 2048 << p] */
+	size_t step = (size_t)128 << p;
+	return TC_SMALL_BINS + 8 * p + (bs - ((size_t)1024 << p) + step - 1) / step - 1;
+}
+
+/* The bin a free block of `size` bytes goes to: its own up to TC_SMALL + 16, else
+ * the largest class not above it; TC_BINS if no bin takes it. */
+static inline size_t tc_bin_down(size_t size)
+{
+	if (size <= TC_SMALL + 16)
+		return size >> 4;
+	if (size < tc_size(TC_SMALL_BINS) || size >= TC_MAX + TC_MAX / 8)
+		return TC_BINS;
+	unsigned p = fls32((uint32_t)size) - 10;  /* size in [1024 << p, 2048 << p) */
+	size_t step = (size_t)128 << p, i = TC_SMALL_BINS + 8 * p + (size - ((size_t)1024 << p)) / step - 1;
+	return i < TC_BINS ? i : TC_BINS - 1;
 }
 
 /*
@@ -1349,19 +1402,19 @@ static inline blk *tc_next(const heap *h, const blk *b)
 
 static void tc_push(heap *h, tcache *tc, blk *b)
 {
-	tbin *bin = &tc->bin[bsize(b) >> 4];
+	tbin *bin = &tc->bin[tc_bin_down(bsize(b))];
 	L(b)->next = tc_mangle(h, b, bin->head);
 	bin->head = b;
 	STORE(bin->n, bin->n + 1);
 }
 
-/* Is b, just taken from the bin for blocks of `size` bytes, a cached block? */
-static inline bool tc_sound(const heap *h, const blk *b, size_t size, bool full)
+/* Is b, just taken from bin i, a cached block of that bin? */
+static inline bool tc_sound(const heap *h, const blk *b, size_t i, bool full)
 {
 	if ((uintptr_t)b & (ALIGN - 1))
 		return false;
-	return !full || (pm_test(h, (uintptr_t)b) && hdr_ok(h, b) && b->size == (size | F_USED) &&
-			 slack_of(b) == SLACK_CACHED);
+	return !full || (pm_test(h, (uintptr_t)b) && hdr_ok(h, b) && (b->size & (F_MASK & ~F_ZERO)) == F_USED &&
+			 tc_bin_down(bsize(b)) == i && slack_of(b) == SLACK_CACHED);
 }
 
 /*
@@ -1375,13 +1428,13 @@ static blk *tc_pop(heap *h, tcache *tc, tbin *bin, bool full)
 {
 	blk *b = bin->head;
 	void *blame;
-	size_t size = (size_t)(bin - tc->bin) << 4;
-	if (full && !tc_sound(h, b, size, true)) {
+	size_t i = (size_t)(bin - tc->bin);
+	if (full && !tc_sound(h, b, i, true)) {
 		blame = b;  /* the head itself is damaged: drop the whole bin */
 		b = NULL;
 	} else {
 		blk *nx = tc_next(h, b);
-		if (!nx || tc_sound(h, nx, size, full)) {
+		if (!nx || tc_sound(h, nx, i, full)) {
 			bin->head = nx;
 			STORE(bin->n, bin->n - 1);
 			return b;
@@ -1463,13 +1516,13 @@ static inline void *tc_alloc(heap *h, size_t n)
 	tcache *tc = &tls_cache;
 	if (n > TC_MAX - HDR - canary_room() || tc->state != TC_ACTIVE)
 		return NULL;
-	size_t bs = block_size(n);
-	tbin *bin = &tc->bin[bs >> 4];
+	tbin *bin = &tc->bin[tc_bin_up(block_size(n))];
 	if (!bin->head)
 		return NULL;
 	blk *b = tc_pop(h, tc, bin, LIBALLOC_HARDENED);
 	if (!b)
 		return NULL;
+	size_t bs = bsize(b);
 	if (!fill_intact(b, bs, 0)) {
 		liballoc_error_fn handler = LOAD(h->handler);
 		if (handler)
@@ -1485,30 +1538,19 @@ static inline void *tc_alloc(heap *h, size_t n)
 }
 
 /*
- * Slow path of a cached malloc (lock held): take one free block, cut up to
- * TC_BATCH blocks of bs bytes from it, hand out the first and cache the rest.
- * Any free block that fits one serves (as many as it holds are cut), so refills
- * reuse fragments; the heap grows only when none fits. O(TC_BATCH).
+ * Cut free block b (off the lists) into up to `want` blocks of bs bytes, the last
+ * absorbing a remainder below MIN_BLOCK (it goes to the bin of its own size), and
+ * cache them; with n != SIZE_MAX the first is handed out instead, for n bytes.
+ * Returns how many blocks were cut (0 on detected damage, b given back).
  */
-static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
+static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t n, fault *f)
 {
-	size_t k = min_sz(tc_limit(bs) / 2, TC_BATCH);
-	tc_activate(h, tc);
-	tc_fold(h, tc);
-	blk *b = take(h, bs, 0, f);
-	if (!b && !f->code)
-		b = take(h, k * bs, k * bs, f);
-	if (!b && !f->code)
-		b = take(h, bs, bs, f);  /* no room for a batch: one block */
-	if (!b)
-		return NULL;
-	size_t size = bsize(b);
-	k = min_sz(k, size / bs);
+	size_t size = bsize(b), k = min_sz(want, size / bs);
 	uint32_t zero = b->size & F_ZERO;
 	blk *nx = neighbour(h, b, f);
 	if (!nx) {
 		untake(h, b);
-		return NULL;
+		return 0;
 	}
 	if (size - k * bs >= MIN_BLOCK) {
 		carve_tail(h, b, k * bs, size, zero, nx);
@@ -1521,22 +1563,51 @@ static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 	size_t prev = b->prev;
 	if (zero)
 		poison(payload(b), size - HDR);  /* cached blocks hold poison, never a zero fill */
-	/* Block 0 is handed out, 1..k-1 cached; the last absorbs a remainder below
-	 * MIN_BLOCK (and goes to the bin of its own size). */
 	blk *c = b;
-	for (uint32_t i = 0; i < k; i++) {
-		size_t cs = i + 1 < k ? bs : size - (size_t)i * bs;
-		hdr_set(h, c, prev, cs | F_USED, i ? SLACK_CACHED : cs - HDR - n);
-		if (i)
+	for (size_t i = 0; i < k; i++) {
+		size_t cs = i + 1 < k ? bs : size - i * bs;
+		bool out = i == 0 && n != SIZE_MAX;
+		hdr_set(h, c, prev, cs | F_USED, out ? cs - HDR - n : SLACK_CACHED);
+		if (!out)
 			tc_push(h, tc, c);
 		prev = cs;
 		c = (blk *)((char *)c + cs);
 	}
 	c->prev = (uint32_t)prev;
-	canary_set(h, b);
+	return k;
+}
+
+/*
+ * Slow path of a cached malloc (lock held): gather up to a batch of blocks of bs
+ * bytes from free blocks that fit at least one (as many as each holds is cut from
+ * it, so fragments are reused), growing the heap only when none fits; hand out
+ * the first and cache the rest. One lock acquisition, O(TC_BATCH).
+ */
+static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
+{
+	size_t want = min_sz(tc_limit(bs) / 2, TC_BATCH), got = 0;
+	blk *first = NULL;
+	tc_activate(h, tc);
+	tc_fold(h, tc);
+	while (got < want && !f->code) {
+		blk *b = take(h, bs, 0, f);
+		if (!b && !got && !f->code)  /* nothing free fits: grow, by a whole batch if possible */
+			b = take(h, want * bs, want * bs, f);
+		if (!b && !got && !f->code)
+			b = take(h, bs, bs, f);
+		if (!b)
+			break;
+		size_t k = tc_cut(h, tc, b, bs, want - got, first ? SIZE_MAX : n, f);
+		if (k && !first)
+			first = b;
+		got += k;
+	}
+	if (!first)
+		return NULL;
+	canary_set(h, first);
 	count_alloc(h, n);
-	LIBALLOC_ON_ALLOC(payload(b), n, false);
-	return payload(b);
+	LIBALLOC_ON_ALLOC(payload(first), n, false);
+	return payload(first);
 }
 
 /* A full bin (or a cache not yet active) before a free: register and link the
@@ -1547,7 +1618,7 @@ __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tb
 	if (!tc_enter(0) || !enter(h))
 		return false;
 	tc_activate(h, tc);
-	if (bin->n >= tc_limit((size_t)(bin - tc->bin) << 4))
+	if (bin->n >= tc_limit(tc_size((size_t)(bin - tc->bin))))
 		tc_flush(h, tc, bin, bin->n / 2 + 1, &f);
 	leave(h, &f);
 	report(&f);
@@ -1563,10 +1634,11 @@ static bool tc_free(heap *h, blk *b)
 {
 	tcache *tc = &tls_cache;
 	size_t size = bsize(b);
-	if ((b->size & F_HUGE) || size > TC_MAX + 16)
+	size_t i = tc_bin_down(size);
+	if ((b->size & F_HUGE) || i == TC_BINS)
 		return false;
-	tbin *bin = &tc->bin[size >> 4];
-	if (__builtin_expect(tc->state != TC_ACTIVE || bin->n >= tc_limit(size), 0) && !tc_make_room(h, tc, bin))
+	tbin *bin = &tc->bin[i];
+	if (__builtin_expect(tc->state != TC_ACTIVE || bin->n >= tc_limit(tc_size(i)), 0) && !tc_make_room(h, tc, bin))
 		return false;
 	LIBALLOC_ON_FREE(payload(b), size - HDR);
 	STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
@@ -1688,8 +1760,9 @@ __attribute__((noinline)) static void *api_alloc(size_t n, size_t align, size_t 
 	if (!enter(h))
 		return NULL;
 #ifdef LIBALLOC_THREAD_LOCAL
-	if (tc && block_size(n) <= h->huge_threshold) {
-		p = tc_refill(h, tc, block_size(n), n, &f);
+	size_t cs = tc ? tc_size(tc_bin_up(block_size(n))) : 0;  /* the cache's class for n */
+	if (tc && cs <= h->huge_threshold) {
+		p = tc_refill(h, tc, cs, n, &f);
 		if (p && dirty)
 			*dirty = n;
 	} else
@@ -2131,9 +2204,9 @@ static int check_caches(heap *h, tally *want, bool *others)
 			if (tc != own)
 				continue;
 			for (const blk *b = tc->bin[i].head; b; b = tc_next(h, b)) {
-				if (++seen > n || !tc_sound(h, b, i << 4, true))
+				if (++seen > n || !tc_sound(h, b, i, true))
 					return LIBALLOC_E_FREE_LIST;
-				if (!fill_intact(b, i << 4, 0))
+				if (!fill_intact(b, bsize(b), 0))
 					return LIBALLOC_E_USE_AFTER_FREE;
 			}
 			if (seen != n)

@@ -11,10 +11,10 @@
 
 #define TEST_ARENA_BYTES ((size_t)64 << 20)
 
-/* A block size above the thread caches' range (1 KiB): tests of what the heap does
+/* A block size above the thread caches' range (blocks up to 4.5 KiB): tests of what the heap does
  * itself (merging, in-place growth, neighbour checks, its free lists, the lock)
  * use it, so they hold in builds with thread caches too. */
-#define TEST_BIG 1100
+#define TEST_BIG 4800
 
 /* What the hooks saw and what they are told to do. Counters only grow; tests
  * compare before/after values. */
@@ -42,6 +42,15 @@ extern struct test_port tp;
 
 /* Reset the counters and injections (not the heap, which lives as long as the process). */
 void test_port_reset(void);
+/* The payload of the block physically after the block of payload p (white-box:
+ * the size word of liballoc's 16-byte header, flags in its low 4 bits). */
+static inline unsigned char *test_next_block(void *p)
+{
+	uint32_t size;
+	__builtin_memcpy(&size, (unsigned char *)p - 12, sizeof size);
+	return (unsigned char *)p + (size & ~15u);
+}
+
 /* Pages of the arena currently handed to the heap. */
 size_t test_port_pages_out(void);
 /* Does the arena contain [p, p + n)? */
