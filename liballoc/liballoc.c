@@ -260,6 +260,8 @@ typedef struct heap {
 #ifdef LIBALLOC_THREAD_LOCAL
 	tlink caches;                         /* registered thread caches */
 	bool orphans;                         /* a fork child abandoned other threads' caches */
+	blk *xfer[TC_BINS];                   /* per class: cached blocks passed between threads */
+	uint32_t xfer_n[TC_BINS];             /* ... how many (section 11) */
 #endif
 	struct liballoc_stats st;
 } heap;
@@ -904,10 +906,18 @@ static inline size_t block_size(size_t n)
 	return bs < MIN_BLOCK ? MIN_BLOCK : bs;
 }
 
+/* Raise the in-use peak (lock held). With thread caches the total includes every
+ * thread's unfolded delta: one thread's alone can be far off, even below zero (a
+ * producer's deltas only grow, its consumer's only shrink). */
 static void peak_in_use(heap *h)
 {
-	if (h->st.in_use > h->st.in_use_peak)
-		h->st.in_use_peak = h->st.in_use;
+	size_t all = h->st.in_use;
+#ifdef LIBALLOC_THREAD_LOCAL
+	for (tlink *l = h->caches.next; l != &h->caches; l = l->next)
+		all += LOAD(((tcache *)l)->in_use);
+#endif
+	if (all > h->st.in_use_peak && all < SIZE_MAX / 2)
+		h->st.in_use_peak = all;
 }
 
 static void count_alloc(heap *h, size_t n)
@@ -1341,6 +1351,7 @@ static LIBALLOC_THREAD_LOCAL tcache tls_cache;
 static bool enter(heap *h);
 static void leave(heap *h, fault *f);
 static void report(const fault *f);
+static void tc_xfer_drain(heap *h, fault *f);
 
 /* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
  * per power of two above (8 KiB per bin), and at least 8. */
@@ -1610,16 +1621,119 @@ static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 	return payload(first);
 }
 
+/*
+ * Transfer stacks (as tcmalloc's transfer cache): a full bin passes half its blocks,
+ * as one safe-linked chain pushed with one compare-and-swap, to a per-class stack
+ * in the heap; a thread whose bin is empty adopts the whole stack with one
+ * exchange. Neither takes the lock nor merges or splits a block, so blocks pass
+ * from a freeing thread to an allocating one (a consumer to a producer) at a few
+ * instructions each. Blocks keep their cached mark (a second free is still a
+ * double free). A class's stack holds at most XFER_BYTES; beyond that, frees merge
+ * blocks back into the heap under the lock (tc_flush), so memory is not hoarded.
+ */
+#define XFER_BYTES ((size_t)16 << 10)
+
+static inline uint32_t xfer_cap(size_t i)
+{
+	size_t c = XFER_BYTES / tc_size(i);
+	return c < TC_BATCH ? TC_BATCH : (uint32_t)c;
+}
+
+/* Pass `count` blocks of bin i to its transfer stack; false if the stack is full. */
+static bool tc_give(heap *h, tcache *tc, size_t i, uint32_t count)
+{
+	tbin *bin = &tc->bin[i];
+	if (LOAD(h->xfer_n[i]) + count > xfer_cap(i))
+		return false;
+	blk *first = NULL, *last = NULL;
+	uint32_t n = 0;
+	while (n < count && bin->head) {
+		blk *b = tc_pop(h, tc, bin, LIBALLOC_HARDENED);
+		if (!b)
+			break;
+		if (!first)
+			first = b;
+		else
+			L(last)->next = tc_mangle(h, last, b);
+		last = b;
+		n++;
+	}
+	if (!first)
+		return true;
+	blk *head = __atomic_load_n(&h->xfer[i], __ATOMIC_RELAXED);
+	do
+		L(last)->next = tc_mangle(h, last, head);
+	while (!__atomic_compare_exchange_n(&h->xfer[i], &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	__atomic_fetch_add(&h->xfer_n[i], n, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Adopt the whole transfer stack of class i into bin i (which may exceed its
+ * limit until its next free gives some back). A damaged link is reported against
+ * the block holding it and ends the chain; the blocks cut off stay counted in
+ * xfer_n, still marked cached. false if the stack was empty. */
+static bool tc_adopt(heap *h, tcache *tc, size_t i)
+{
+	blk *b = __atomic_exchange_n(&h->xfer[i], NULL, __ATOMIC_ACQUIRE);
+	tbin *bin = &tc->bin[i];
+	uint32_t n = 0;
+	while (b) {
+		blk *nx = tc_next(h, b);
+		L(b)->next = tc_mangle(h, b, bin->head);
+		bin->head = b;
+		STORE(bin->n, bin->n + 1);
+		n++;
+		if (nx && !tc_sound(h, nx, i, LIBALLOC_HARDENED)) {
+			liballoc_error_fn handler = LOAD(h->handler);
+			if (handler)
+				handler(LIBALLOC_E_FREE_LIST, payload(b));
+			break;
+		}
+		b = nx;
+	}
+	__atomic_fetch_sub(&h->xfer_n[i], n, __ATOMIC_RELAXED);
+	return n > 0;
+}
+
+/* Merge every transfer stack back into the heap (lock held): trim, or when memory
+ * runs out. Each block is checked fully first. */
+static void tc_xfer_drain(heap *h, fault *f)
+{
+	for (size_t i = 0; i < TC_BINS && !f->code; i++) {
+		blk *b = __atomic_exchange_n(&h->xfer[i], NULL, __ATOMIC_ACQUIRE);
+		while (b && !f->code) {
+			if (!tc_sound(h, b, i, true)) {
+				f->code = LIBALLOC_E_FREE_LIST;
+				f->ptr = b;
+				break;
+			}
+			blk *nx = tc_next(h, b);
+			__atomic_fetch_sub(&h->xfer_n[i], 1, __ATOMIC_RELAXED);
+			STORE(b->slack, 0);
+			release(h, b, false, f);
+			b = nx;
+		}
+	}
+}
+
 /* A full bin (or a cache not yet active) before a free: register and link the
  * cache, flush half the bin under the lock. false if that failed. */
 __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tbin *bin)
 {
 	fault f = {0};
-	if (!tc_enter(0) || !enter(h))
+	if (tc->state != TC_ACTIVE) {  /* once per thread: register and link the cache */
+		if (!tc_enter(0) || !enter(h))
+			return false;
+		tc_activate(h, tc);
+		leave(h, &f);
+		report(&f);
+	}
+	size_t i = (size_t)(bin - tc->bin);
+	if (bin->n < tc_limit(tc_size(i)) || tc_give(h, tc, i, bin->n / 2 + 1))
+		return true;
+	if (!enter(h))  /* the transfer stack is full: merge blocks back into the heap */
 		return false;
-	tc_activate(h, tc);
-	if (bin->n >= tc_limit(tc_size((size_t)(bin - tc->bin))))
-		tc_flush(h, tc, bin, bin->n / 2 + 1, &f);
+	tc_flush(h, tc, bin, bin->n / 2 + 1, &f);
 	leave(h, &f);
 	report(&f);
 	return f.code == 0;
@@ -1756,18 +1870,31 @@ __attribute__((noinline)) static void *api_alloc(size_t n, size_t align, size_t 
 	void *p;
 #ifdef LIBALLOC_THREAD_LOCAL
 	tcache *tc = align <= ALIGN ? tc_enter(n) : NULL;
+	if (tc && tc->state == TC_ACTIVE && tc_adopt(h, tc, tc_bin_up(block_size(n))) && (p = tc_alloc(h, n)) != NULL) {
+		if (dirty)
+			*dirty = n;
+		return p;
+	}
 #endif
 	if (!enter(h))
 		return NULL;
 #ifdef LIBALLOC_THREAD_LOCAL
 	size_t cs = tc ? tc_size(tc_bin_up(block_size(n))) : 0;  /* the cache's class for n */
-	if (tc && cs <= h->huge_threshold) {
-		p = tc_refill(h, tc, cs, n, &f);
-		if (p && dirty)
-			*dirty = n;
-	} else
+	for (int pass = 0; pass < 2; pass++) {
+		if (tc && cs <= h->huge_threshold) {
+			p = tc_refill(h, tc, cs, n, &f);
+			if (p && dirty)
+				*dirty = n;
+		} else {
+			p = h_alloc(h, n, align, dirty, &f);
+		}
+		if (p || f.code || pass)
+			break;
+		tc_xfer_drain(h, &f);  /* out of memory: merge the transfer stacks back, try again */
+	}
+#else
+	p = h_alloc(h, n, align, dirty, &f);
 #endif
-		p = h_alloc(h, n, align, dirty, &f);
 	if (!p)
 		STAT(h->st.failed_allocs++);
 	leave(h, &f);
@@ -2037,6 +2164,8 @@ void liballoc_stats(struct liballoc_stats *out)
 	*out = h->st;
 #ifdef LIBALLOC_THREAD_LOCAL
 	/* Other threads' unfolded counters, read as they are. */
+	for (size_t i = 0; i < TC_BINS; i++)
+		out->cached += LOAD(h->xfer_n[i]);
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
 		out->in_use += LOAD(tc->in_use);
@@ -2192,6 +2321,8 @@ static int check_caches(heap *h, tally *want, bool *others)
 #ifdef LIBALLOC_THREAD_LOCAL
 	tcache *own = &tls_cache;
 	*others = h->orphans;
+	for (size_t i = 0; i < TC_BINS; i++)
+		want->cached += LOAD(h->xfer_n[i]);
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
 		*others |= tc != own;
@@ -2280,6 +2411,7 @@ size_t liballoc_trim(void)
 		return 0;
 #ifdef LIBALLOC_THREAD_LOCAL
 	tc_drain(h, &tls_cache, &f);  /* the caller's cached blocks may pin chunks */
+	tc_xfer_drain(h, &f);
 #endif
 	bytes = give_back(h);
 	leave(h, &f);
