@@ -44,7 +44,8 @@
  * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration. Huge
  * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
  * hooks themselves is the port's (see the port's documentation). Thread caches
- * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1).
+ * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1), and
+ * hand whole chains between threads in O(chain) without the lock.
  * Misuse is classified on an error path that walks one run, O(run size), never the
  * heap.
  *
@@ -1330,13 +1331,16 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 
 /*
  * When the port provides thread-local storage (LIBALLOC_THREAD_LOCAL), each thread
- * keeps the small blocks (up to TC_MAX bytes) it frees in per-size bins and reuses
- * them without the lock: malloc pops, free pushes, each O(1). A cached block stays
- * USED in its chunk, so no neighbour merges into it, and is marked by slack ==
- * SLACK_CACHED, so freeing it again is still a double free. Bins are refilled with
- * up to TC_BATCH blocks carved from one free block, and flushed in batches when
- * full, each under one lock acquisition. A thread's counters are deltas, folded
- * into the heap's under the lock at those points (and by stats, check and trim).
+ * keeps the blocks of up to TC_MAX bytes it frees in per-size bins (16-byte steps
+ * to 1 KiB, then eight classes per power of two) and reuses them without the lock:
+ * malloc pops, free pushes, each O(1). A cached block stays USED in its chunk, so
+ * no neighbour merges into it, and is marked by slack == SLACK_CACHED, so freeing it
+ * again is still a double free. An empty bin first adopts its class's transfer
+ * stack (blocks other threads passed on, without the lock), else is refilled with
+ * up to TC_BATCH blocks cut from free blocks under one lock acquisition; a full
+ * bin passes half its blocks to the transfer stack, or merges them back into the
+ * heap under the lock when that stack is full. A thread's counters are deltas,
+ * folded into the heap's under the lock at refills (and by stats, check and trim).
  * The port calls liballoc_thread_exit() when a thread ends (arranged by
  * LIBALLOC_THREAD_REGISTER) to give its blocks back. Kernel ports define no
  * LIBALLOC_THREAD_LOCAL and keep the plain locked path.

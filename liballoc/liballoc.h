@@ -120,7 +120,7 @@
  *   LIBALLOC_THREAD_LOCAL    storage class of a per-thread variable, e.g.
  *                            __thread __attribute__((tls_model("initial-exec"))).
  *                            Defining it gives every thread a cache of small free
- *                            blocks (up to 1 KiB) used without taking the lock.
+ *                            blocks (up to 4 KiB) used without taking the lock.
  *   LIBALLOC_THREAD_REGISTER()  called once per thread, without the lock, before its
  *                            cache is first used; the port arranges for
  *                            liballoc_thread_exit() to run when the thread ends.
@@ -233,7 +233,7 @@ int liballoc_unlock(void);
  *                calloc and realloc add the O(size) memset/memcpy they imply.
  *   Thread-safety: every function takes liballoc_lock / liballoc_unlock around its
  *                work, so the API is thread-safe exactly when the port's lock is.
- *                With thread caches, malloc/calloc of up to 1 KiB and free of such
+ *                With thread caches, malloc/calloc of up to 4 KiB and free of such
  *                blocks usually complete without the lock (O(1), no hook calls).
  *   Hooks:       the allocating functions may call liballoc_alloc_page (and
  *                liballoc_free_page to trim over-allocated aligned runs); free may
