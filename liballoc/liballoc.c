@@ -1380,9 +1380,8 @@ static inline size_t tc_bin_up(size_t bs)
 {
 	if (bs <= TC_SMALL)
 		return bs >> 4;
-	unsigned p = fls32((uint32_t)bs - 1) - 10;  /* bs in (1024 << p, 2048 << p] */
-	size_t step = (size_t)128 << p;
-	return TC_SMALL_BINS + 8 * p + (bs - ((size_t)1024 << p) + step - 1) / step - 1;
+	unsigned p = fls32((uint32_t)bs - 1) - 10;  /* bs in (1024 << p, 2048 << p], steps of 128 << p */
+	return TC_SMALL_BINS + 8 * p + ((bs - ((size_t)1024 << p) + ((size_t)128 << p) - 1) >> (7 + p)) - 1;
 }
 
 /* The bin a free block of `size` bytes goes to: its own up to TC_SMALL + 16, else
@@ -1393,8 +1392,8 @@ static inline size_t tc_bin_down(size_t size)
 		return size >> 4;
 	if (size < tc_size(TC_SMALL_BINS) || size >= TC_MAX + TC_MAX / 8)
 		return TC_BINS;
-	unsigned p = fls32((uint32_t)size) - 10;  /* size in [1024 << p, 2048 << p) */
-	size_t step = (size_t)128 << p, i = TC_SMALL_BINS + 8 * p + (size - ((size_t)1024 << p)) / step - 1;
+	unsigned p = fls32((uint32_t)size) - 10;  /* size in [1024 << p, 2048 << p), steps of 128 << p */
+	size_t i = TC_SMALL_BINS + 8 * p + ((size - ((size_t)1024 << p)) >> (7 + p)) - 1;
 	return i < TC_BINS ? i : TC_BINS - 1;
 }
 
@@ -1415,9 +1414,8 @@ static inline blk *tc_next(const heap *h, const blk *b)
 	return (blk *)(L(b)->next ^ (uintptr_t)h->key[1] ^ ((uintptr_t)b >> 12));
 }
 
-static void tc_push(heap *h, tcache *tc, blk *b)
+static void tc_push(heap *h, tbin *bin, blk *b)
 {
-	tbin *bin = &tc->bin[tc_bin_down(bsize(b))];
 	L(b)->next = tc_mangle(h, b, bin->head);
 	bin->head = b;
 	STORE(bin->n, bin->n + 1);
@@ -1584,7 +1582,7 @@ static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t
 		bool out = i == 0 && n != SIZE_MAX;
 		hdr_set(h, c, prev, cs | F_USED, out ? cs - HDR - n : SLACK_CACHED);
 		if (!out)
-			tc_push(h, tc, c);
+			tc_push(h, &tc->bin[tc_bin_down(cs)], c);  /* the last may be larger */
 		prev = cs;
 		c = (blk *)((char *)c + cs);
 	}
@@ -1764,7 +1762,7 @@ static bool tc_free(heap *h, blk *b)
 	STORE(tc->frees, tc->frees + 1);
 	poison(fill_start(b), fill_len(size));
 	STORE(b->slack, SLACK_CACHED);
-	tc_push(h, tc, b);
+	tc_push(h, bin, b);
 	return true;
 }
 
