@@ -4,6 +4,7 @@
 #ifndef PATTERN_H
 #define PATTERN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,21 @@ static inline size_t pattern_check(const void *p, size_t n, unsigned seed)
 		if (((const unsigned char *)p)[i] != pattern_byte(seed, i))
 			return i;
 	return n;
+}
+
+/* A live block of n bytes and the seed of its pattern. */
+struct pattern_block {
+	unsigned char *p;
+	size_t n;
+	unsigned char seed;
+};
+
+static inline void pattern_block_fill(struct pattern_block *b) { pattern_fill(b->p, b->n, b->seed); }
+
+/* Do the first n bytes of b still hold its pattern? */
+static inline bool pattern_block_intact(const struct pattern_block *b, size_t n)
+{
+	return pattern_check(b->p, n, b->seed) == n;
 }
 
 #endif

@@ -49,16 +49,6 @@ void fw_on_error(int error, void *ptr)
 	put("\n");
 }
 
-/* A live block with a pattern derived from its seed. */
-struct block {
-	unsigned char *p;
-	size_t n;
-	unsigned char seed;
-};
-
-static void fill(struct block *b) { pattern_fill(b->p, b->n, b->seed); }
-static bool intact(const struct block *b, size_t n) { return pattern_check(b->p, n, b->seed) == n; }
-
 /* ---- phase 1: the lock ----------------------------------------------------------- */
 
 static volatile unsigned pendsv_runs, pendsv_depth;
@@ -67,11 +57,11 @@ static volatile bool pendsv_alloc_ok;
 void pendsv_handler(void)
 {
 	pendsv_depth = liballoc_flat_lock_depth();
-	struct block b = {liballoc_malloc(100), 100, 0x5a};
+	struct pattern_block b = {liballoc_malloc(100), 100, 0x5a};
 	pendsv_alloc_ok = b.p != NULL;
 	if (b.p) {
-		fill(&b);
-		pendsv_alloc_ok = intact(&b, b.n);
+		pattern_block_fill(&b);
+		pendsv_alloc_ok = pattern_block_intact(&b, b.n);
 		liballoc_free(b.p);
 	}
 	pendsv_runs++;
@@ -118,7 +108,7 @@ static void lock_phase(void)
 #define RING 16
 #define SLOTS 64
 
-static struct block ring[RING];
+static struct pattern_block ring[RING];
 static volatile unsigned ticks;
 static const char *volatile isr_failure;
 static uint64_t isr_rng = 0x9e3779b9u;
@@ -127,9 +117,9 @@ void systick_handler(void)
 {
 	if (liballoc_flat_lock_depth() != 0 && !isr_failure)
 		isr_failure = "an interrupt ran inside the allocator's critical section";
-	struct block *b = &ring[ticks % RING];
+	struct pattern_block *b = &ring[ticks % RING];
 	if (b->p) {
-		if (!intact(b, b->n) && !isr_failure)
+		if (!pattern_block_intact(b, b->n) && !isr_failure)
 			isr_failure = "pattern of an interrupt handler's block intact";
 		liballoc_free(b->p);
 		b->p = NULL;
@@ -139,7 +129,7 @@ void systick_handler(void)
 	b->seed = (unsigned char)(r >> 24);
 	b->p = liballoc_malloc(b->n);
 	if (b->p)
-		fill(b);
+		pattern_block_fill(b);
 	else if (!isr_failure)
 		isr_failure = "malloc in an interrupt handler";
 	ticks++;
@@ -147,7 +137,7 @@ void systick_handler(void)
 
 static void irq_phase(uint32_t seed)
 {
-	static struct block slot[SLOTS];
+	static struct pattern_block slot[SLOTS];
 	uint64_t rng = seed | 1;
 	unsigned ops = 0;
 	SYST_RVR = TICK_CYCLES - 1;
@@ -157,19 +147,19 @@ static void irq_phase(uint32_t seed)
 		if (!check(++ops < MAIN_OPS_CAP, "SysTick interrupts arrive"))
 			break;
 		uint32_t r = (uint32_t)pattern_next(&rng);
-		struct block *s = &slot[r % SLOTS];
+		struct pattern_block *s = &slot[r % SLOTS];
 		size_t n = 1 + ((r >> 8) % 16 == 0 ? (r >> 12) % 16384 : (r >> 12) % 600);
 		if (s->p && (r >> 6) % 4 == 0) {
-			check(intact(s, s->n), "pattern intact before free");
+			check(pattern_block_intact(s, s->n), "pattern intact before free");
 			liballoc_free(s->p);
 			s->p = NULL;
 		} else if (s->p) {
 			unsigned char *q = liballoc_realloc(s->p, n);
 			if (check(q != NULL, "realloc with interrupts allocating")) {
 				s->p = q;
-				check(intact(s, n < s->n ? n : s->n), "realloc keeps content");
+				check(pattern_block_intact(s, n < s->n ? n : s->n), "realloc keeps content");
 				s->n = n;
-				fill(s);
+				pattern_block_fill(s);
 			}
 		} else {
 			size_t align = (size_t)16 << ((r >> 4) % 8);
@@ -178,7 +168,7 @@ static void irq_phase(uint32_t seed)
 				check((r >> 7) % 2 || ((uintptr_t)s->p & (align - 1)) == 0, "memalign alignment");
 				s->n = n;
 				s->seed = (unsigned char)r;
-				fill(s);
+				pattern_block_fill(s);
 			}
 		}
 		if (ops % 256 == 0)
@@ -191,13 +181,13 @@ static void irq_phase(uint32_t seed)
 		check(false, isr_failure);
 	for (unsigned i = 0; i < RING; i++)
 		if (ring[i].p) {
-			check(intact(&ring[i], ring[i].n), "interrupt handler's block intact at the end");
+			check(pattern_block_intact(&ring[i], ring[i].n), "interrupt handler's block intact at the end");
 			liballoc_free(ring[i].p);
 			ring[i].p = NULL;
 		}
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (slot[i].p) {
-			check(intact(&slot[i], slot[i].n), "pattern intact at the end");
+			check(pattern_block_intact(&slot[i], slot[i].n), "pattern intact at the end");
 			liballoc_free(slot[i].p);
 			slot[i].p = NULL;
 		}

@@ -49,15 +49,6 @@ static void on_error(int error, void *ptr)
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void) { return pattern_next(&rng); }
 
-struct block {
-	unsigned char *p;
-	size_t n;
-	unsigned char seed;
-};
-
-static void fill(struct block *b) { pattern_fill(b->p, b->n, b->seed); }
-static bool intact(const struct block *b, size_t n) { return pattern_check(b->p, n, b->seed) == n; }
-
 static bool in_region(const void *p, size_t n)
 {
 	return (const unsigned char *)p >= region && (const unsigned char *)p + n <= region + region_bytes;
@@ -101,7 +92,7 @@ static int group_setup(void **state)
 }
 
 /* Allocate until NULL; returns the number of live blocks. */
-static size_t exhaust(struct block *b, size_t unit)
+static size_t exhaust(struct pattern_block *b, size_t unit)
 {
 	size_t n = 0;
 	while (n < MAX_LIVE) {
@@ -112,7 +103,7 @@ static size_t exhaust(struct block *b, size_t unit)
 			break;
 		assert_true(in_region(b[n].p, b[n].n));
 		b[n].seed = (unsigned char)r;
-		fill(&b[n]);
+		pattern_block_fill(&b[n]);
 		n++;
 	}
 	assert_true(n < MAX_LIVE);
@@ -122,7 +113,7 @@ static size_t exhaust(struct block *b, size_t unit)
 static void test_exhaustion_and_recovery(void **state)
 {
 	(void)state;
-	static struct block b[MAX_LIVE];
+	static struct pattern_block b[MAX_LIVE];
 	struct liballoc_flat_stats fs;
 	size_t failed = heap_stats().failed_allocs, unit = 3 * PAGE / 2;
 	size_t first = exhaust(b, unit);
@@ -134,14 +125,14 @@ static void test_exhaustion_and_recovery(void **state)
 	assert_true(heap_stats().in_use * 10 >= fs.pages * PAGE * 7);
 	assert_consistent();
 	for (size_t i = 0; i < first; i++) {
-		assert_true(intact(&b[i], b[i].n));
+		assert_true(pattern_block_intact(&b[i], b[i].n));
 		liballoc_free(b[i].p);
 	}
 	assert_all_returned();
 	size_t second = exhaust(b, unit);
 	assert_true(second * 10 >= first * 9);
 	for (size_t i = 0; i < second; i++) {
-		assert_true(intact(&b[i], b[i].n));
+		assert_true(pattern_block_intact(&b[i], b[i].n));
 		liballoc_free(b[i].p);
 	}
 	assert_all_returned();
@@ -205,23 +196,23 @@ static void test_sub_range_returns(void **state)
 static void test_random_operations(void **state)
 {
 	(void)state;
-	static struct block slot[128];
+	static struct pattern_block slot[128];
 	size_t allocs = heap_stats().allocs, failed = heap_stats().failed_allocs;
 	for (unsigned op = 0; op < 4000; op++) {
 		uint64_t r = next();
-		struct block *s = &slot[r % 128];
+		struct pattern_block *s = &slot[r % 128];
 		size_t n = (r >> 8) % 10 == 0 ? (r >> 16) % (3 * LIBALLOC_HUGE_THRESHOLD) : (r >> 16) % 2000;
 		if (s->p && (r >> 7) % 3 == 0) {
-			assert_true(intact(s, s->n));
+			assert_true(pattern_block_intact(s, s->n));
 			liballoc_free(s->p);
 			s->p = NULL;
 		} else if (s->p) {
 			unsigned char *q = liballoc_realloc(s->p, n + 1);
 			if (q) {
 				s->p = q;
-				assert_true(intact(s, n + 1 < s->n ? n + 1 : s->n));
+				assert_true(pattern_block_intact(s, n + 1 < s->n ? n + 1 : s->n));
 				s->n = n + 1;
-				fill(s);
+				pattern_block_fill(s);
 			}
 		} else {
 			size_t align = (size_t)16 << ((r >> 4) % 12);
@@ -236,7 +227,7 @@ static void test_random_operations(void **state)
 						assert_int_equal(s->p[i], 0);
 				s->n = n;
 				s->seed = (unsigned char)r;
-				fill(s);
+				pattern_block_fill(s);
 			}
 		}
 		assert_consistent();
@@ -247,7 +238,7 @@ static void test_random_operations(void **state)
 	assert_true(heap_stats().allocs - allocs > 1500);
 	for (unsigned i = 0; i < 128; i++)
 		if (slot[i].p) {
-			assert_true(intact(&slot[i], slot[i].n));
+			assert_true(pattern_block_intact(&slot[i], slot[i].n));
 			liballoc_free(slot[i].p);
 			slot[i].p = NULL;
 		}
