@@ -45,7 +45,7 @@
  * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
  * hooks themselves is the port's (see the port's documentation). Thread caches
  * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1), and
- * hand whole chains between threads in O(chain) without the lock.
+ * hand whole bins between threads in O(1) without the heap lock.
  * Misuse is classified on an error path that walks one run, O(run size), never the
  * heap.
  *
@@ -236,6 +236,13 @@ typedef struct tbin {
 	blk *head;
 	uint32_t n;
 } tbin;
+#define XFER_SEGS 7u                    /* most segments (whole bins) in a transfer stack */
+#define XFER_BYTES ((size_t)64 << 10)    /* ... and bytes, beyond its first segment */
+typedef struct xstack {
+	_Alignas(64) uint32_t lock;  /* try-lock: 1 while a thread changes the stack */
+	uint32_t segs, n;            /* segments held, blocks in them */
+	tbin seg[XFER_SEGS];         /* each a bin's chain and count, passed whole */
+} xstack;
 typedef struct tcache {
 	tlink link;                          /* on the heap's list while registered */
 	int state;                           /* TC_NEW, TC_REGISTERING, TC_ACTIVE (linked), TC_DEAD */
@@ -261,8 +268,7 @@ typedef struct heap {
 #ifdef LIBALLOC_THREAD_LOCAL
 	tlink caches;                         /* registered thread caches */
 	bool orphans;                         /* a fork child abandoned other threads' caches */
-	blk *xfer[TC_BINS];                   /* per class: cached blocks passed between threads */
-	uint32_t xfer_n[TC_BINS];             /* ... how many (section 11) */
+	xstack xfer[TC_BINS];                 /* per class: cached blocks passed between threads */
 #endif
 	struct liballoc_stats st;
 } heap;
@@ -1335,11 +1341,11 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
  * to 1 KiB, then eight classes per power of two) and reuses them without the lock:
  * malloc pops, free pushes, each O(1). A cached block stays USED in its chunk, so
  * no neighbour merges into it, and is marked by slack == SLACK_CACHED, so freeing it
- * again is still a double free. An empty bin first adopts its class's transfer
- * stack (blocks other threads passed on, without the lock), else is refilled with
- * up to TC_BATCH blocks cut from free blocks under one lock acquisition; a full
- * bin passes half its blocks to the transfer stack, or merges them back into the
- * heap under the lock when that stack is full. A thread's counters are deltas,
+ * again is still a double free. An empty bin first adopts a segment of its
+ * class's transfer stack (a bin another thread passed on, without the heap lock),
+ * else is refilled with up to TC_BATCH blocks cut from free blocks under one lock
+ * acquisition; a full bin is passed whole to the transfer stack, or half of it is
+ * merged back into the heap under the lock when that stack is full. A thread's counters are deltas,
  * folded into the heap's under the lock at refills (and by stats, check and trim).
  * The port calls liballoc_thread_exit() when a thread ends (arranged by
  * LIBALLOC_THREAD_REGISTER) to give its blocks back. Kernel ports define no
@@ -1624,102 +1630,105 @@ static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 }
 
 /*
- * Transfer stacks (as tcmalloc's transfer cache): a full bin passes half its blocks,
- * as one safe-linked chain pushed with one compare-and-swap, to a per-class stack
- * in the heap; a thread whose bin is empty adopts the whole stack with one
- * exchange. Neither takes the lock nor merges or splits a block, so blocks pass
- * from a freeing thread to an allocating one (a consumer to a producer) at a few
- * instructions each. Blocks keep their cached mark (a second free is still a
- * double free). A class's stack holds at most XFER_BYTES; beyond that, frees merge
- * blocks back into the heap under the lock (tc_flush), so memory is not hoarded.
+ * Transfer stacks (as tcmalloc's transfer cache): a full bin is passed whole, as
+ * the safe-linked chain it already is, to its class's stack of segments in the
+ * heap; a thread whose bin is empty adopts one segment. Each is O(1) under the
+ * class's own try-lock: no walk of the blocks, no heap lock, no merge or split,
+ * so blocks pass from a freeing thread to an allocating one (a consumer to a
+ * producer) at a few instructions per segment. Blocks keep their cached mark (a
+ * second free is still a double free). A class holds at most XFER_SEGS segments
+ * and, beyond its first, XFER_BYTES; beyond that, frees merge blocks back into the
+ * heap under the lock (tc_flush), so memory is not hoarded. A busy try-lock sends
+ * the caller to the locked path instead of waiting. The try-lock's holder never
+ * takes the heap lock, so tc_xfer_drain may wait for it under the heap lock.
  */
-#define XFER_BYTES ((size_t)16 << 10)
+static inline bool xfer_lock(xstack *x) { return !__atomic_exchange_n(&x->lock, 1, __ATOMIC_ACQUIRE); }
+static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE); }
 
-static inline uint32_t xfer_cap(size_t i)
+/* May class i's transfer stack take `more` blocks as a new segment? */
+static inline bool xfer_room(const xstack *x, size_t i, uint32_t more)
 {
-	size_t c = XFER_BYTES / tc_size(i);
-	return c < TC_BATCH ? TC_BATCH : (uint32_t)c;
+	uint32_t segs = LOAD(x->segs);
+	return segs < XFER_SEGS && (!segs || ((size_t)LOAD(x->n) + more) * tc_size(i) <= XFER_BYTES);
 }
 
-/* Pass `count` blocks of bin i to its transfer stack; false if the stack is full. */
-static bool tc_give(heap *h, tcache *tc, size_t i, uint32_t count)
+/* Pass the whole of bin i to its transfer stack; false if the stack is full or busy. */
+static bool tc_give(heap *h, tcache *tc, size_t i)
 {
 	tbin *bin = &tc->bin[i];
-	if (LOAD(h->xfer_n[i]) + count > xfer_cap(i))
+	xstack *x = &h->xfer[i];
+	if (!xfer_room(x, i, bin->n) || !xfer_lock(x))
 		return false;
-	blk *first = NULL, *last = NULL;
-	uint32_t n = 0;
-	while (n < count && bin->head) {
-		blk *b = tc_pop(h, tc, bin, LIBALLOC_HARDENED);
-		if (!b)
-			break;
-		if (!first)
-			first = b;
-		else
-			L(last)->next = tc_mangle(h, last, b);
-		last = b;
-		n++;
+	bool room = xfer_room(x, i, bin->n);  /* again, now that no one else changes it */
+	if (room) {
+		x->seg[x->segs].head = bin->head;
+		x->seg[x->segs].n = bin->n;
+		STORE(x->n, x->n + bin->n);
+		STORE(x->segs, x->segs + 1);
 	}
-	if (!first)
-		return true;
-	blk *head = __atomic_load_n(&h->xfer[i], __ATOMIC_RELAXED);
-	do
-		L(last)->next = tc_mangle(h, last, head);
-	while (!__atomic_compare_exchange_n(&h->xfer[i], &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-	__atomic_fetch_add(&h->xfer_n[i], n, __ATOMIC_RELAXED);
-	return true;
+	xfer_unlock(x);
+	if (room) {
+		bin->head = NULL;
+		STORE(bin->n, 0);
+	}
+	return room;
 }
 
-/* Adopt the whole transfer stack of class i into bin i (which may exceed its
- * limit until its next free gives some back). A damaged link is reported against
- * the block holding it and ends the chain; the blocks cut off stay counted in
- * xfer_n, still marked cached. false if the stack was empty. */
+/* Make bin i non-empty by adopting a segment of its transfer stack (unless it has
+ * blocks already); false if there is none or the stack is busy. The segment's head
+ * was checked when it headed the giver's bin. */
 static bool tc_adopt(heap *h, tcache *tc, size_t i)
 {
-	blk *b = __atomic_exchange_n(&h->xfer[i], NULL, __ATOMIC_ACQUIRE);
-	tbin *bin = &tc->bin[i];
-	uint32_t n = 0;
-	while (b) {
-		blk *nx = tc_next(h, b);
-		L(b)->next = tc_mangle(h, b, bin->head);
-		bin->head = b;
-		STORE(bin->n, bin->n + 1);
-		n++;
-		if (nx && !tc_sound(h, nx, i, LIBALLOC_HARDENED)) {
-			liballoc_error_fn handler = LOAD(h->handler);
-			if (handler)
-				handler(LIBALLOC_E_FREE_LIST, payload(b));
-			break;
-		}
-		b = nx;
+	xstack *x = &h->xfer[i];
+	if (tc->bin[i].head)
+		return true;
+	if (!LOAD(x->segs) || !xfer_lock(x))
+		return false;
+	bool got = x->segs > 0;
+	if (got) {
+		tbin *bin = &tc->bin[i];
+		STORE(x->segs, x->segs - 1);
+		bin->head = x->seg[x->segs].head;
+		STORE(bin->n, x->seg[x->segs].n);
+		STORE(x->n, x->n - bin->n);
 	}
-	__atomic_fetch_sub(&h->xfer_n[i], n, __ATOMIC_RELAXED);
-	return n > 0;
+	xfer_unlock(x);
+	return got;
 }
 
 /* Merge every transfer stack back into the heap (lock held): trim, or when memory
- * runs out. Each block is checked fully first. */
+ * runs out. Each block is checked fully first; a class being changed by another
+ * thread is waited for (its holder never takes the heap lock). */
 static void tc_xfer_drain(heap *h, fault *f)
 {
 	for (size_t i = 0; i < TC_BINS && !f->code; i++) {
-		blk *b = __atomic_exchange_n(&h->xfer[i], NULL, __ATOMIC_ACQUIRE);
-		while (b && !f->code) {
-			if (!tc_sound(h, b, i, true)) {
-				f->code = LIBALLOC_E_FREE_LIST;
-				f->ptr = b;
-				break;
+		xstack *x = &h->xfer[i];
+		if (!LOAD(x->segs))
+			continue;
+		while (!xfer_lock(x))
+			;
+		while (x->segs && !f->code) {
+			tbin seg = {x->seg[x->segs - 1].head, x->seg[x->segs - 1].n};
+			for (blk *b = seg.head; b && seg.n && !f->code; seg.n--) {
+				if (!tc_sound(h, b, i, true)) {
+					f->code = LIBALLOC_E_FREE_LIST;
+					f->ptr = b;
+					break;
+				}
+				blk *nx = tc_next(h, b);
+				STORE(x->n, x->n - 1);
+				STORE(b->slack, 0);
+				release(h, b, false, f);
+				b = nx;
 			}
-			blk *nx = tc_next(h, b);
-			__atomic_fetch_sub(&h->xfer_n[i], 1, __ATOMIC_RELAXED);
-			STORE(b->slack, 0);
-			release(h, b, false, f);
-			b = nx;
+			STORE(x->segs, x->segs - 1);
 		}
+		xfer_unlock(x);
 	}
 }
 
 /* A full bin (or a cache not yet active) before a free: register and link the
- * cache, flush half the bin under the lock. false if that failed. */
+ * cache; pass the bin on, or flush half of it under the lock. false if that failed. */
 __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tbin *bin)
 {
 	fault f = {0};
@@ -1731,7 +1740,7 @@ __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tb
 		report(&f);
 	}
 	size_t i = (size_t)(bin - tc->bin);
-	if (bin->n < tc_limit(tc_size(i)) || tc_give(h, tc, i, bin->n / 2 + 1))
+	if (bin->n < tc_limit(tc_size(i)) || tc_give(h, tc, i))
 		return true;
 	if (!enter(h))  /* the transfer stack is full: merge blocks back into the heap */
 		return false;
@@ -2136,6 +2145,14 @@ void liballoc_fork_child(void)
 		l->next->prev = l->prev;
 		h->orphans = true;
 	}
+	for (size_t i = 0; i < TC_BINS; i++) {
+		xstack *x = &h->xfer[i];
+		if (LOAD(x->lock)) {  /* such a thread was changing it: abandon its blocks too */
+			x->segs = 0;
+			xfer_unlock(x);
+			h->orphans = true;
+		}
+	}
 	leave(h, &f);
 	report(&f);
 #endif
@@ -2167,7 +2184,7 @@ void liballoc_stats(struct liballoc_stats *out)
 #ifdef LIBALLOC_THREAD_LOCAL
 	/* Other threads' unfolded counters, read as they are. */
 	for (size_t i = 0; i < TC_BINS; i++)
-		out->cached += LOAD(h->xfer_n[i]);
+		out->cached += LOAD(h->xfer[i].n);
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
 		out->in_use += LOAD(tc->in_use);
@@ -2324,7 +2341,7 @@ static int check_caches(heap *h, tally *want, bool *others)
 	tcache *own = &tls_cache;
 	*others = h->orphans;
 	for (size_t i = 0; i < TC_BINS; i++)
-		want->cached += LOAD(h->xfer_n[i]);
+		want->cached += LOAD(h->xfer[i].n);
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
 		*others |= tc != own;

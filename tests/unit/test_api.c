@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -453,6 +454,51 @@ static void test_oom_recovers(void **state)
 	}
 }
 
+#ifdef LIBALLOC_THREAD_LOCAL
+static bool in_set(void *const *set, size_t n, const void *q)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == q)
+			return true;
+	return false;
+}
+
+/* A full bin passes whole to its class's transfer stack and an empty bin adopts a
+ * segment back, neither under the lock; the stack is bounded, and trim empties it. */
+static void test_transfer_stacks(void **state)
+{
+	(void)state;
+	enum { N = 4 * 64, MANY = 2000 };  /* 64: the bin limit of 80-byte blocks */
+	static void *p[MANY];
+	liballoc_trim();
+	for (size_t i = 0; i < N; i++)
+		assert_non_null(p[i] = liballoc_malloc(64));
+	size_t locks = tp.lock_calls;
+	for (size_t i = 0; i < N; i++)
+		liballoc_free(p[i]);
+	assert_int_equal(tp.lock_calls, locks);  /* three bins passed on, one kept */
+	assert_int_equal(stats().cached, N);
+	locks = tp.lock_calls;  /* stats took it */
+	static void *q[N];
+	for (size_t i = 0; i < N; i++)
+		assert_true(in_set(p, N, q[i] = liballoc_malloc(64)));  /* the kept bin, then adopted segments */
+	assert_int_equal(tp.lock_calls, locks);
+	__builtin_memcpy(p, q, sizeof q);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	for (size_t i = N; i < MANY; i++)
+		assert_non_null(p[i] = liballoc_malloc(64));
+	locks = tp.lock_calls;
+	for (size_t i = 0; i < MANY; i++)
+		liballoc_free(p[i]);
+	assert_true(tp.lock_calls > locks);  /* the stack filled: the rest merged back */
+	assert_true(stats().cached <= 8 * 64);  /* at most a bin and seven segments */
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	liballoc_trim();
+	assert_int_equal(stats().cached, 0);
+	assert_int_equal(stats().chunks, 0);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +518,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_failure, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_error_handler_api, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_oom_recovers, setup, teardown_quiet),
+#ifdef LIBALLOC_THREAD_LOCAL
+		cmocka_unit_test_setup_teardown(test_transfer_stacks, setup, teardown_quiet),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
