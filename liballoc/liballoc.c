@@ -1117,14 +1117,16 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 }
 
 /*
- * The new block of a realloc that must move: when it grows (from `old` to n bytes),
- * reserve a quarter more, so a block grown step by step (a string appended to)
- * moves O(log n) times rather than at every step, as a size-class allocator's
- * rounding gives for free. The headroom is slack: usable, not counted as in use.
+ * The new block of a realloc that must move: when it grows by a small step (from
+ * `old` to n bytes, less than a quarter), reserve a quarter more, so a block grown
+ * step by step (a string appended to) moves O(log n) times rather than at every
+ * step, as a size-class allocator's rounding gives for free. A program that grows
+ * by large steps (a vector doubling) gets no headroom: it would only be memory.
+ * The headroom is slack: usable, not counted as in use.
  */
 static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
 {
-	size_t room = n > old && n / 4 <= MAX_REQUEST - n ? n / 4 : 0;
+	size_t room = n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? n / 4 : 0;
 	void *p = room ? alloc_block(h, n + room, ALIGN, NULL, f) : NULL;
 	if (p) {
 		blk *b = blk_of(p);
