@@ -189,6 +189,35 @@ static void test_realloc_in_place(void **state)
 	liballoc_free(h);
 }
 
+/* A block that must move to grow by a small step gets a quarter of headroom, so a
+ * string appended to moves O(log n) times; one that doubles gets none. */
+static void test_realloc_headroom(void **state)
+{
+	(void)state;
+	if (LIBALLOC_CHUNK_MIN < 8 * TEST_BIG)
+		skip();  /* small pages: the blocks below would not share a chunk */
+	liballoc_trim();  /* a fresh chunk: blocks follow each other */
+	unsigned char *p = liballoc_malloc(TEST_BIG);
+	void *blocker = liballoc_malloc(TEST_BIG);
+	assert_ptr_equal(test_next_block(p), blocker);  /* so p cannot grow in place */
+	fill(p, TEST_BIG, 4);
+	unsigned char *q = liballoc_realloc(p, TEST_BIG + 100);
+	assert_ptr_not_equal(q, p);
+	expect_fill(q, TEST_BIG, 4);
+	/* (hardened mode's usable size ends at its canary, before the headroom) */
+	size_t room = HARDENED ? 0 : (TEST_BIG + 100) / 4;
+	assert_true(liballoc_malloc_usable_size(q) >= TEST_BIG + 100 + room);
+	void *blocker2 = liballoc_malloc(2 * TEST_BIG);  /* too big for p's old place */
+	assert_ptr_equal(test_next_block(q), blocker2);
+	unsigned char *r = liballoc_realloc(q, 3 * TEST_BIG);
+	assert_ptr_not_equal(r, q);
+	expect_fill(r, TEST_BIG, 4);
+	assert_true(liballoc_malloc_usable_size(r) < 3 * TEST_BIG + 3 * TEST_BIG / 8);
+	liballoc_free(r);
+	liballoc_free(blocker);
+	liballoc_free(blocker2);
+}
+
 static void test_realloc_failure_keeps_block(void **state)
 {
 	(void)state;
@@ -508,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_calloc_zeroes, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_realloc_content, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_realloc_in_place, setup, teardown_quiet),
+		cmocka_unit_test_setup_teardown(test_realloc_headroom, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_realloc_failure_keeps_block, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_reallocarray, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_posix_memalign, setup, teardown_quiet),
