@@ -235,6 +235,7 @@ typedef struct tlink {
 typedef struct tbin {
 	blk *head;
 	uint32_t n;
+	uint32_t limit;  /* a free into a bin this full passes it on; 0 unless the cache is active */
 } tbin;
 #define XFER_SEGS 7u                    /* most segments (whole bins) in a transfer stack */
 #define XFER_BYTES ((size_t)64 << 10)    /* ... and bytes, beyond its first segment */
@@ -246,7 +247,7 @@ typedef struct xstack {
 typedef struct tcache {
 	tlink link;                          /* on the heap's list while registered */
 	int state;                           /* TC_NEW, TC_REGISTERING, TC_ACTIVE (linked), TC_DEAD */
-	size_t in_use, live, allocs, frees;  /* deltas not yet folded into the heap's stats */
+	size_t in_use, allocs, frees;        /* deltas not yet folded into the heap's stats */
 	size_t lost;                         /* cached blocks cut off by a forged link */
 	tbin bin[TC_BINS];
 } tcache;
@@ -1438,30 +1439,10 @@ static inline bool tc_sound(const heap *h, const blk *b, size_t i, bool full)
 			 tc_bin_down(bsize(b)) == i && slack_of(b) == SLACK_CACHED);
 }
 
-/*
- * Pop the bin's head, whose soundness was checked when it became the head (its
- * predecessor's link, or a push); `full`: check it completely as well. Its link is
- * checked before it becomes the head: a forged one is reported against the block
- * holding it, and the chain behind is abandoned (counted as lost). NULL only if
- * the head itself fails.
- */
-static blk *tc_pop(heap *h, tcache *tc, tbin *bin, bool full)
+/* A damaged bin: drop it (its blocks counted as lost), report `blame`, return b
+ * (the popped block, or NULL if the head itself was damaged). */
+__attribute__((noinline, cold)) static blk *tc_drop(heap *h, tcache *tc, tbin *bin, blk *b, void *blame)
 {
-	blk *b = bin->head;
-	void *blame;
-	size_t i = (size_t)(bin - tc->bin);
-	if (full && !tc_sound(h, b, i, true)) {
-		blame = b;  /* the head itself is damaged: drop the whole bin */
-		b = NULL;
-	} else {
-		blk *nx = tc_next(h, b);
-		if (!nx || tc_sound(h, nx, i, full)) {
-			bin->head = nx;
-			STORE(bin->n, bin->n - 1);
-			return b;
-		}
-		blame = payload(b);  /* b's link was overwritten */
-	}
 	liballoc_error_fn handler = LOAD(h->handler);
 	STORE(tc->lost, tc->lost + bin->n - (b != NULL));
 	bin->head = NULL;
@@ -1471,26 +1452,46 @@ static blk *tc_pop(heap *h, tcache *tc, tbin *bin, bool full)
 	return b;
 }
 
+/*
+ * Pop the head of bin i, whose soundness was checked when it became the head (its
+ * predecessor's link, or a push); `full`: check it completely as well. Its link is
+ * checked before it becomes the head: a forged one is reported against the block
+ * holding it, and the chain behind is abandoned (counted as lost). NULL only if
+ * the head itself fails. Inlined: it is most of malloc's fast path.
+ */
+__attribute__((always_inline)) static inline blk *tc_pop(heap *h, tcache *tc, size_t i, bool full)
+{
+	tbin *bin = &tc->bin[i];
+	blk *b = bin->head;
+	if (full && !tc_sound(h, b, i, true))
+		return tc_drop(h, tc, bin, NULL, b);
+	blk *nx = tc_next(h, b);
+	if (nx && !tc_sound(h, nx, i, full))
+		return tc_drop(h, tc, bin, b, payload(b));
+	bin->head = nx;
+	STORE(bin->n, bin->n - 1);
+	return b;
+}
+
 /* Fold the cache's counters into the heap's (lock held). */
 static void tc_fold(heap *h, tcache *tc)
 {
 	h->st.in_use += LOAD(tc->in_use);
-	h->st.live_blocks += LOAD(tc->live);
+	h->st.live_blocks += LOAD(tc->allocs) - LOAD(tc->frees);
 	STAT(h->st.allocs += LOAD(tc->allocs));
 	STAT(h->st.frees += LOAD(tc->frees));
 	STORE(tc->in_use, 0);
-	STORE(tc->live, 0);
 	STORE(tc->allocs, 0);
 	STORE(tc->frees, 0);
 	peak_in_use(h);
 }
 
 /* Give `count` blocks of a bin back to the heap (lock held). */
-static void tc_flush(heap *h, tcache *tc, tbin *bin, uint32_t count, fault *f)
+static void tc_flush(heap *h, tcache *tc, size_t i, uint32_t count, fault *f)
 {
 	tc_fold(h, tc);
-	while (count-- && bin->head && !f->code) {
-		blk *b = tc_pop(h, tc, bin, true);  /* going back to the heap: check it fully */
+	while (count-- && tc->bin[i].head && !f->code) {
+		blk *b = tc_pop(h, tc, i, true);  /* going back to the heap: check it fully */
 		if (!b)
 			break;
 		STORE(b->slack, 0);
@@ -1527,20 +1528,22 @@ static void tc_activate(heap *h, tcache *tc)
 	tc->link.prev = &h->caches;
 	h->caches.next->prev = &tc->link;
 	h->caches.next = &tc->link;
+	for (size_t i = 0; i < TC_BINS; i++)
+		tc->bin[i].limit = tc_limit(tc_size(i));
 	tc->state = TC_ACTIVE;
 }
 
-/* Fast path of malloc: a block from the calling thread's bin, or NULL (no active
- * cache, request too big, or bin empty). */
-static inline void *tc_alloc(heap *h, size_t n)
+/* Fast path of malloc: a block from the calling thread's bin, or NULL (request too
+ * big, or bin empty: bins hold blocks only while their cache is active). */
+__attribute__((always_inline)) static inline void *tc_alloc(heap *h, size_t n)
 {
 	tcache *tc = &tls_cache;
-	if (n > TC_MAX - HDR - canary_room() || tc->state != TC_ACTIVE)
+	if (n > TC_MAX - HDR - canary_room())
 		return NULL;
-	tbin *bin = &tc->bin[tc_bin_up(block_size(n))];
-	if (!bin->head)
+	size_t i = tc_bin_up(block_size(n));
+	if (!tc->bin[i].head)
 		return NULL;
-	blk *b = tc_pop(h, tc, bin, LIBALLOC_HARDENED);
+	blk *b = tc_pop(h, tc, i, LIBALLOC_HARDENED);
 	if (!b)
 		return NULL;
 	size_t bs = bsize(b);
@@ -1552,7 +1555,6 @@ static inline void *tc_alloc(heap *h, size_t n)
 	STORE(b->slack, (uint32_t)(bs - HDR - n));
 	canary_set(h, b);
 	STORE(tc->in_use, tc->in_use + n);
-	STORE(tc->live, tc->live + 1);
 	STORE(tc->allocs, tc->allocs + 1);
 	LIBALLOC_ON_ALLOC(payload(b), n, false);
 	return payload(b);
@@ -1710,7 +1712,7 @@ static void tc_xfer_drain(heap *h, fault *f)
 		while (!xfer_lock(x))
 			;
 		while (x->segs && !f->code) {
-			tbin seg = {x->seg[x->segs - 1].head, x->seg[x->segs - 1].n};
+			tbin seg = x->seg[x->segs - 1];
 			for (blk *b = seg.head; b && seg.n && !f->code; seg.n--) {
 				if (!tc_sound(h, b, i, true)) {
 					f->code = LIBALLOC_E_FREE_LIST;
@@ -1742,11 +1744,11 @@ __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tb
 		report(&f);
 	}
 	size_t i = (size_t)(bin - tc->bin);
-	if (bin->n < tc_limit(tc_size(i)) || tc_give(h, tc, i))
+	if (bin->n < bin->limit || tc_give(h, tc, i))
 		return true;
 	if (!enter(h))  /* the transfer stack is full: merge blocks back into the heap */
 		return false;
-	tc_flush(h, tc, bin, bin->n / 2 + 1, &f);
+	tc_flush(h, tc, i, bin->n / 2 + 1, &f);
 	leave(h, &f);
 	report(&f);
 	return f.code == 0;
@@ -1754,10 +1756,11 @@ __attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tb
 
 /*
  * Fast path of free for a live block b (live_block): a chunk block of cacheable
- * size goes to the bin, after flushing half of the bin (under the lock) if it is
- * full. false: take the locked path.
+ * size goes to the bin; a full bin (or an inactive cache) first goes through
+ * tc_make_room if `room` allows, else fails, so that free's own fast path calls
+ * nothing. false: take the locked path.
  */
-static bool tc_free(heap *h, blk *b)
+static inline bool tc_free(heap *h, blk *b, bool room)
 {
 	tcache *tc = &tls_cache;
 	size_t size = bsize(b);
@@ -1765,11 +1768,10 @@ static bool tc_free(heap *h, blk *b)
 	if ((b->size & F_HUGE) || i == TC_BINS)
 		return false;
 	tbin *bin = &tc->bin[i];
-	if (__builtin_expect(tc->state != TC_ACTIVE || bin->n >= tc_limit(tc_size(i)), 0) && !tc_make_room(h, tc, bin))
+	if (__builtin_expect(bin->n >= bin->limit, 0) && (!room || !tc_make_room(h, tc, bin)))
 		return false;
 	LIBALLOC_ON_FREE(payload(b), size - HDR);
 	STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
-	STORE(tc->live, tc->live - 1);
 	STORE(tc->frees, tc->frees + 1);
 	poison(fill_start(b), fill_len(size));
 	STORE(b->slack, SLACK_CACHED);
@@ -1802,7 +1804,7 @@ static void tc_drain(heap *h, tcache *tc, fault *f)
 	if (tc->state != TC_ACTIVE)
 		return;
 	for (size_t i = 0; i < TC_BINS; i++)
-		tc_flush(h, tc, &tc->bin[i], UINT32_MAX, f);
+		tc_flush(h, tc, i, UINT32_MAX, f);
 }
 #endif
 
@@ -1932,13 +1934,18 @@ void *LIBALLOC_PREFIX(malloc)(size_t size)
 	return nomem(api_alloc(size, ALIGN, NULL));
 }
 
-/* free under the lock; b: ptr's block as live_block found it without the lock, or
- * NULL. Under the lock b is re-checked cheaply (a racing double free by two
- * threads may have freed it meanwhile), else ptr is looked up in full. */
+/* free off the fast path: into a full bin after making room, else under the lock;
+ * b: ptr's block as live_block found it without the lock, or NULL. Under the lock
+ * b is re-checked cheaply (a racing double free by two threads may have freed it
+ * meanwhile), else ptr is looked up in full. */
 __attribute__((noinline)) static void api_free(void *ptr, blk *b)
 {
 	heap *h = &g_heap;
 	fault f = {0};
+#ifdef LIBALLOC_THREAD_LOCAL
+	if (b && tc_free(h, b, true))
+		return;
+#endif
 	if (!enter(h)) {
 		f.code = LIBALLOC_E_LOCK;
 		f.ptr = ptr;
@@ -1960,7 +1967,7 @@ void LIBALLOC_PREFIX(free)(void *ptr)
 		return;
 	blk *b = live_block(&g_heap, ptr);
 #ifdef LIBALLOC_THREAD_LOCAL
-	if (__builtin_expect(b && tc_free(&g_heap, b), 1))
+	if (__builtin_expect(b && tc_free(&g_heap, b, false), 1))
 		return;
 #endif
 	api_free(ptr, b);
@@ -2127,6 +2134,8 @@ void liballoc_thread_exit(void)
 		leave(h, &f);
 		report(&f);
 	}
+	for (size_t i = 0; i < TC_BINS; i++)
+		tc->bin[i].limit = 0;
 	tc->state = TC_DEAD;  /* later allocations of this thread take the locked path */
 #endif
 }
@@ -2190,7 +2199,7 @@ void liballoc_stats(struct liballoc_stats *out)
 	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
 		tcache *tc = (tcache *)l;
 		out->in_use += LOAD(tc->in_use);
-		out->live_blocks += LOAD(tc->live);
+		out->live_blocks += LOAD(tc->allocs) - LOAD(tc->frees);
 		STAT(out->allocs += LOAD(tc->allocs));
 		STAT(out->frees += LOAD(tc->frees));
 		for (size_t i = 0; i < TC_BINS; i++)
@@ -2348,7 +2357,7 @@ static int check_caches(heap *h, tally *want, bool *others)
 		tcache *tc = (tcache *)l;
 		*others |= tc != own;
 		want->in_use += LOAD(tc->in_use);
-		want->live += LOAD(tc->live);
+		want->live += LOAD(tc->allocs) - LOAD(tc->frees);
 		want->cached += LOAD(tc->lost);
 		for (size_t i = 0; i < TC_BINS; i++) {
 			uint32_t n = LOAD(tc->bin[i].n), seen = 0;
