@@ -1348,8 +1348,9 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
  * class's transfer stack (a bin another thread passed on, without the heap lock),
  * else is refilled with up to TC_BATCH blocks cut from free blocks under one lock
  * acquisition; a full bin is passed whole to the transfer stack, or half of it is
- * merged back into the heap under the lock when that stack is full. A thread's counters are deltas,
- * folded into the heap's under the lock at refills (and by stats, check and trim).
+ * merged back into the heap under the lock when that stack is full. A thread's
+ * counters are deltas, folded into the heap's under the lock at refills (and by
+ * stats, check and trim).
  * The port calls liballoc_thread_exit() when a thread ends (arranged by
  * LIBALLOC_THREAD_REGISTER) to give its blocks back. Kernel ports define no
  * LIBALLOC_THREAD_LOCAL and keep the plain locked path.
