@@ -41,7 +41,9 @@
  * heap size; coalescing looks at exactly two neighbours. So malloc and free take
  * O(1) time plus, when the heap must grow, one alloc_page call and setting the page
  * map bits of the new run, O(run pages / 32) word writes, where a chunk is at most
- * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration. Huge
+ * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration; before
+ * that, the empty chunks kept as hysteresis (none of which could serve) go back,
+ * one free_page call each, their number bounded by the keep budget. Huge
  * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
  * hooks themselves is the port's (see the port's documentation). Thread caches
  * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1), and
@@ -713,16 +715,22 @@ static uint32_t merge_fill(blk *lo, size_t lsize, uint32_t lz, blk *hi, size_t h
 
 /* ==== 8. Chunks ========================================================== */
 
-static void run_link(heap *h, run *head, run *r, size_t pages, size_t off, uint32_t kind)
+static void run_insert(run *after, run *r)
+{
+	r->next = after->next;
+	r->prev = after;
+	after->next->prev = r;
+	after->next = r;
+}
+
+/* Set up run r's header and link it after `after` (a list head: at the front). */
+static void run_link(heap *h, run *after, run *r, size_t pages, size_t off, uint32_t kind)
 {
 	r->pages = (uint32_t)pages;
 	r->off = (uint32_t)off;
 	r->kind = kind;
 	r->check = run_hash(h, r);
-	r->next = head->next;
-	r->prev = head;
-	head->next->prev = r;
-	head->next = r;
+	run_insert(after, r);
 }
 
 static void run_unlink(run *r)
@@ -738,11 +746,16 @@ static inline run *chunk_of_first(const blk *b) { return (run *)((char *)b - RUN
  * sentinel. */
 static inline bool whole(const blk *b) { return b->prev == 0 && next_blk(b)->size == F_USED; }
 
-/* Count a whole-chunk free block as an empty chunk (+1) or no longer (-1). */
+/* Count a whole-chunk free block as an empty chunk (+1) or no longer (-1). Empty
+ * chunks lead the chunk list (an invariant liballoc_check verifies), so the heap
+ * finds them without a scan when it grows (release_empties). */
 static void count_empty(heap *h, const blk *b, int d)
 {
+	run *r = chunk_of_first(b);
 	h->empty_chunks += (size_t)d;
 	h->empty_bytes += (size_t)d * (bsize(b) + RUN_HDR + HDR);
+	run_unlink(r);
+	run_insert(d > 0 ? &h->chunks : h->chunks.prev, r);
 }
 
 /*
@@ -777,7 +790,7 @@ static blk *chunk_new(heap *h, size_t bs)
 		return NULL;
 	}
 	pm_set(h, (uintptr_t)r, bytes, true);
-	run_link(h, &h->chunks, r, bytes / PAGE, 0, RUN_CHUNK);
+	run_link(h, h->chunks.prev, r, bytes / PAGE, 0, RUN_CHUNK);  /* not empty: at the back */
 	size_t size = bytes - RUN_HDR - HDR;
 	blk *b = chunk_first(r);
 	uint32_t zero = LIBALLOC_PAGES_ZEROED ? F_ZERO : 0;
@@ -816,6 +829,24 @@ static size_t chunk_release(heap *h, blk *b)
 	insert_free(h, b);
 	count_empty(h, b, 1);
 	return 0;
+}
+
+/*
+ * The heap must grow: no free block holds the request, so neither does any empty
+ * chunk kept as hysteresis. Give those back first, so the heap does not hold
+ * memory that cannot serve while it asks for more. They lead the chunk list:
+ * O(chunks released), one hook call each.
+ */
+static void release_empties(heap *h)
+{
+	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
+		nx = r->next;
+		blk *b = chunk_first(r);
+		if (used(b) || !whole(b))
+			break;
+		count_empty(h, b, -1);
+		chunk_release(h, b);  /* if free_page fails, back at the front, counted */
+	}
 }
 
 /* ==== 9. Huge runs ======================================================= */
@@ -993,6 +1024,8 @@ static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
 static blk *take(heap *h, size_t need, size_t grow, fault *f)
 {
 	blk *b = find_free(h, need);
+	if (!b && grow)
+		release_empties(h);
 	if (!b)
 		return grow ? chunk_new(h, grow) : NULL;
 	if (!verify(h, b, f) || !links_ok(h, b, f))
@@ -2389,6 +2422,7 @@ static int check_heap(heap *h)
 	const run *heads[2] = {&h->chunks, &h->huges};
 	for (int k = 0; k < 2; k++) {
 		size_t n = 0;
+		bool nonempty_seen = false;  /* empty chunks lead their list (count_empty) */
 		for (const run *r = heads[k]->next; r != heads[k]; r = r->next) {
 			if (++n > h->st.obtained / PAGE || r->next->prev != r || !run_ok(h, r) ||
 			    (k == 0) != (r->kind == RUN_CHUNK))
@@ -2400,6 +2434,10 @@ static int check_heap(heap *h)
 				t.chunks++;
 				if ((e = check_chunk(h, r, &t)) != 0)
 					return e;
+				bool empty = !used(chunk_first(r)) && whole(chunk_first(r));
+				if (empty && nonempty_seen)
+					return LIBALLOC_E_RUN;
+				nonempty_seen |= !empty;
 			} else if ((e = check_huge(h, r, &t)) != 0) {
 				return e;
 			}

@@ -228,7 +228,9 @@ int liballoc_unlock(void);
  *   Complexity:  O(1): a bounded number of bitmap and list operations, independent
  *                of the number of live blocks and of the heap size, plus at most one
  *                liballoc_alloc_page call and (for new page runs) setting the page
- *                map bits of that run. The bound is derived in the essay at the top
+ *                map bits of that run, and before it the return of the empty chunks
+ *                kept as hysteresis (a number bounded by the configuration, one
+ *                liballoc_free_page each). The bound is derived in the essay at the top
  *                of liballoc.c. Hardened mode adds O(size) canary/poison work;
  *                calloc and realloc add the O(size) memset/memcpy they imply.
  *   Thread-safety: every function takes liballoc_lock / liballoc_unlock around its
@@ -236,8 +238,9 @@ int liballoc_unlock(void);
  *                With thread caches, malloc/calloc of up to 4 KiB and free of such
  *                blocks usually complete without the lock (O(1), no hook calls).
  *   Hooks:       the allocating functions may call liballoc_alloc_page (and
- *                liballoc_free_page to trim over-allocated aligned runs); free may
- *                call liballoc_free_page. All take the lock.
+ *                liballoc_free_page to trim over-allocated aligned runs and to
+ *                return empty chunks before growing); free may call
+ *                liballoc_free_page. All take the lock.
  *   Algorithm:   two-level segregated fits (TLSF: M. Masmano, I. Ripoll, A. Crespo,
  *                J. Real, "TLSF: a New Dynamic Memory Allocator for Real-Time
  *                Systems", ECRTS 2004) with boundary-tag coalescing (D. Knuth, TAOCP

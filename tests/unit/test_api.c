@@ -428,6 +428,26 @@ static void test_hysteresis_and_trim(void **state)
 	assert_true(test_port_pages_out() <= base_pages);
 }
 
+/* When the heap must grow, the empty chunk kept as hysteresis (too small to serve
+ * the request) goes back first: the heap does not hold what cannot serve while it
+ * asks the port for more. */
+static void test_grow_releases_empty(void **state)
+{
+	(void)state;
+	if (!LIBALLOC_STATS)
+		skip();
+	liballoc_trim();
+	liballoc_free(liballoc_malloc(TEST_BIG));  /* its chunk stays, empty */
+	assert_int_equal(stats().chunks, 1);
+	size_t a = tp.alloc_calls, f = tp.free_calls;
+	void *big = liballoc_malloc(THRESHOLD - 1000);  /* more than that chunk holds */
+	assert_non_null(big);
+	assert_int_equal(tp.free_calls, f + 1);
+	assert_int_equal(tp.alloc_calls, a + 1);
+	assert_int_equal(stats().chunks, 1);
+	liballoc_free(big);
+}
+
 static void test_lock_failure(void **state)
 {
 	(void)state;
@@ -545,6 +565,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usable_size, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_stats_and_hooks, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_hysteresis_and_trim, setup, teardown_quiet),
+		cmocka_unit_test_setup_teardown(test_grow_releases_empty, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_lock_failure, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_error_handler_api, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_oom_recovers, setup, teardown_quiet),
