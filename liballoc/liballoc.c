@@ -832,21 +832,23 @@ static size_t chunk_release(heap *h, blk *b)
 }
 
 /*
- * The heap must grow: no free block holds the request, so neither does any empty
- * chunk kept as hysteresis. Give those back first, so the heap does not hold
- * memory that cannot serve while it asks for more. They lead the chunk list:
- * O(chunks released), one hook call each.
+ * Give every empty chunk back: when the heap must grow (no free block holds the
+ * request, so neither does any empty chunk kept as hysteresis: the heap should not
+ * hold memory that cannot serve while it asks for more), and on trim. They lead
+ * the chunk list: O(chunks released), one hook call each. Returns the bytes freed.
  */
-static void release_empties(heap *h)
+static size_t release_empties(heap *h)
 {
+	size_t bytes = 0;
 	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
 		nx = r->next;
 		blk *b = chunk_first(r);
 		if (used(b) || !whole(b))
 			break;
 		count_empty(h, b, -1);
-		chunk_release(h, b);  /* if free_page fails, back at the front, counted */
+		bytes += chunk_release(h, b);  /* if free_page fails, back at the front, counted */
 	}
+	return bytes;
 }
 
 /* ==== 9. Huge runs ======================================================= */
@@ -916,18 +918,10 @@ static size_t huge_release(heap *h, run *r)
 }
 
 /* Return every empty chunk and retry every dead run (lock held); the bytes given
- * back. O(chunks + dead runs). */
+ * back. O(empty chunks + huge runs). */
 static size_t give_back(heap *h)
 {
-	size_t bytes = 0;
-	for (run *r = h->chunks.next, *nx; r != &h->chunks; r = nx) {
-		nx = r->next;
-		blk *b = chunk_first(r);
-		if (!used(b) && whole(b)) {
-			count_empty(h, b, -1);
-			bytes += chunk_release(h, b);
-		}
-	}
+	size_t bytes = release_empties(h);
 	for (run *r = h->huges.next, *nx; r != &h->huges; r = nx) {
 		nx = r->next;
 		if (r->kind == RUN_DEAD)
