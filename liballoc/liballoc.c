@@ -1,13 +1,26 @@
-/* liballoc.c — the allocator core: two-level segregated fits with boundary tags over page runs from four port hooks. */
+/* liballoc.c — the allocator core: heaps of two-level segregated fits with boundary tags over page runs from port hooks. */
 /* SPDX-License-Identifier: MIT */
 /*
+ * Contract: liballoc.h (the API, the port hooks, the configuration). This file is
+ * the whole core a kernel author vendors; it reads top to bottom: layout, essay,
+ * then the code in the order of the essay. A port with threads or CPUs of its own
+ * may put a cache layer in front of the default heap (liballoc_tcache.c, included
+ * at section 11 and nowhere else); without it nothing in this file depends on it.
+ *
  * Design
  * ======
  *
- * Memory comes from the port in page runs (liballoc_alloc_page). A run is either a
- * CHUNK, which is cut into blocks, or a HUGE run, which holds exactly one block
- * larger than the huge threshold. Both start with a run header; all runs of a kind
- * are on a circular list in the heap (used only by trim and check).
+ * A heap is one struct (struct liballoc_heap below): its free lists, its run lists,
+ * its page map, its counters and its port. The default heap, which the malloc
+ * family serves, is a static one over the four global hooks; more heaps live in
+ * pages from their own port (liballoc_heap_create) or at the start of a fixed region
+ * (liballoc_heap_create_in). Nothing else is global but the error handler.
+ *
+ * Memory comes from the port in page runs. A run is either a CHUNK, which is cut
+ * into blocks, or a HUGE run, which holds exactly one block larger than the huge
+ * threshold. Both start with a run header; all runs of a kind are on a circular
+ * list in the heap (used only by trim, check and destroy). A region heap has one
+ * chunk, the region itself, and no huge runs.
  *
  *   chunk: [run hdr][blk hdr|payload ...][blk hdr|payload ...] ... [sentinel hdr]
  *   huge:  [run hdr] ... padding for alignment ... [blk hdr|payload .............]
@@ -29,27 +42,31 @@
  *     take it, else take the head of the first non-empty list above c, found with
  *     two find-first-set operations on the bitmaps. Split off the tail if at least
  *     32 bytes remain. If no list qualifies, get a new chunk (one hook call).
- *   free(p): look p up in the page map (is it inside a run of this heap?), verify
- *     its header, then merge with the physical neighbours if they are free — found
- *     through the boundary tag and the size, in O(1) — and push the result on the
- *     head of its list.
+ *   free(p): is p inside a run of this heap (the page map; a region heap compares
+ *     p with its bounds)? Verify its header, then merge with the physical
+ *     neighbours if they are free — found through the boundary tag and the size,
+ *     in O(1) — and push the result on the head of its list.
  *
  * Bound. Every step above is a constant number of word operations: list insertion
  * and removal are O(1) on doubly linked lists; a search is at most one list-head
  * probe plus two bitmap scans of one machine word each (count-leading/trailing-zero
  * instructions), i.e. independent of the number of free or live blocks and of the
  * heap size; coalescing looks at exactly two neighbours. So malloc and free take
- * O(1) time plus, when the heap must grow, one alloc_page call and setting the page
- * map bits of the new run, O(run pages / 32) word writes, where a chunk is at most
- * max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the configuration; before
- * that, the empty chunks kept as hysteresis (none of which could serve) go back,
- * one free_page call each, their number bounded by the keep budget. Huge
- * blocks cost O(1) plus O(pages / 32) for their page map bits. The cost of the port
- * hooks themselves is the port's (see the port's documentation). Thread caches
- * (section 11) add refills and flushes of at most TC_BATCH blocks, each O(1), and
- * hand whole bins between threads in O(1) without the heap lock.
- * Misuse is classified on an error path that walks one run, O(run size), never the
- * heap.
+ * O(1) time plus, when the heap must grow, one alloc_page call for the run and
+ * setting the page map bits of the new run, O(run pages / 32) word writes, where a
+ * chunk is at most max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the
+ * configuration; before that, the empty chunks kept as hysteresis (none of which
+ * could serve) go back, one free_page call each, their number bounded by the keep
+ * budget. Page-map nodes for an address range the heap has never touched cost one
+ * alloc_page call each, at most PM_LEVELS - 1 per new run. Huge blocks cost O(1)
+ * plus O(pages / 32) for their page map bits. When the port has no pages, the heap
+ * gives back what it holds unused (empty chunks, runs whose free_page failed) and
+ * asks once more. The cost of the port hooks themselves is the port's (see the
+ * port's documentation). An object cache (section 14) adds O(1) per object, and one
+ * heap malloc or free when it takes or lets go of a slab. The cache layer adds
+ * refills and flushes of at most TC_BATCH blocks, each O(1), and hands whole bins
+ * between threads in O(1) without the heap lock (see liballoc_tcache.c). Misuse is
+ * classified on an error path that walks one run, O(run size), never the heap.
  *
  * Space. Rounding a request up to the next class wastes less than 1/2^SL_LOG2 of it
  * only for the search ("good fit" keeps the head probe exact); the split keeps
@@ -59,22 +76,24 @@
  * block does not call the page hooks every time.
  *
  * Safety. The page map is a radix tree of bits, one per page the heap holds, so any
- * pointer — stack, static, wild, interior — is tested without reading memory the
- * heap does not own. The check word detects interior pointers (an attacker or a bug
- * must guess a 32-bit keyed hash) and overwritten headers; neighbours are verified
- * before they are rewritten, so corruption is reported instead of laundered. Every
- * header a block gives up is erased, so a stale header never validates. Hardened
- * mode adds canaries, poisoning and mangled free-list links (section 7).
+ * pointer — stack, static, wild, interior, another heap's — is tested without
+ * reading memory the heap does not own. The check word detects interior pointers
+ * (an attacker or a bug must guess a 32-bit keyed hash) and overwritten headers;
+ * neighbours are verified before they are rewritten, so corruption is reported
+ * instead of laundered; a free compares the next header's boundary tag with the
+ * block's size, so a write past the end into it is reported. Every header a block
+ * gives up is erased, so a stale header never validates. Hardened mode adds
+ * canaries, poisoning and mangled free-list links (section 7). The port's promises
+ * the core can see (page-aligned runs) are checked in every build (section 4).
  *
  * Sections: 1 configuration, 2 data structures, 3 helpers and check words, 4 port
  * calls, 5 page map, 6 free lists, 7 hardening, 8 chunks, 9 huge runs, 10 block
- * operations, 11 thread caches, 12 API, 13 introspection.
+ * operations, 11 the cache layer's seam, 12 heaps, 13 API, 14 object caches,
+ * 15 introspection.
  */
 #include "liballoc.h"
 
 #include <limits.h>
-#include <stdalign.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,18 +113,23 @@
 /* A huge block keeps the offset from its run to its header in its size word, below
  * 4 GiB, which caps the alignment a huge block can have. */
 #define MAX_ALIGN  ((size_t)1 << 31)
+/* The most bytes of a region a region heap uses: one chunk. */
+#define REGION_MAX ((size_t)1 << 30)
 
 #ifndef LIBALLOC_ADDR_BITS
-#define LIBALLOC_ADDR_BITS 48   /* significant virtual-address bits on 64-bit targets */
+#define LIBALLOC_ADDR_BITS 48
 #endif
 #ifndef LIBALLOC_PAGEMAP_LEAF_BITS
-#define LIBALLOC_PAGEMAP_LEAF_BITS 15  /* pages covered by one page map leaf, log2 */
+#define LIBALLOC_PAGEMAP_LEAF_BITS 15
 #endif
 
+/* Preconditions, checked under LIBALLOC_DEBUG (see liballoc.h). */
 #ifdef LIBALLOC_DEBUG
 #define ASSERT(x) ((x) ? (void)0 : __builtin_trap())
+#define LOCKED(h) ((h)->locked)
 #else
-#define ASSERT(x) ((void)0)
+#define ASSERT(x) ((void)sizeof(!(x)))  /* not evaluated */
+#define LOCKED(h) ((h)->ready || 1)
 #endif
 
 #if LIBALLOC_STATS
@@ -114,9 +138,15 @@
 #define STAT(x) ((void)0)
 #endif
 
+#ifdef LIBALLOC_SET_ERRNO
+#define SET_ERRNO(e) LIBALLOC_SET_ERRNO(e)
+#else
+#define SET_ERRNO(e) ((void)0)
+#endif
+
 /* Relaxed atomic access (a plain load or store on every supported target) for the
  * words one thread touches without the lock while another may read them: the page
- * map, the slack word, thread-cache counters. */
+ * map, boundary tags, the slack word, counters of the cache layer. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
@@ -129,7 +159,8 @@ _Static_assert(LIBALLOC_CHUNK_MIN % LIBALLOC_PAGE_SIZE == 0 && LIBALLOC_CHUNK_MA
 	       "chunk sizes must be multiples of the page size");
 _Static_assert(LIBALLOC_CHUNK_MIN <= LIBALLOC_CHUNK_MAX && LIBALLOC_CHUNK_MAX <= (1u << 30),
 	       "chunk size limits out of range");
-_Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
+_Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 && __alignof__(void *) <= 16,
+	       "payloads are 16-byte aligned, enough for every scalar type");
 
 /* ==== 2. Data structures ================================================= */
 
@@ -142,7 +173,7 @@ _Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
  *          marks the sentinel ending a chunk); huge block: byte offset from its run
  *          to this header, a multiple of 16. ORed with the flags below.
  *   slack  live block: usable bytes beyond the requested size (so requested =
- *          size - 16 - slack); SLACK_CACHED: held in a thread cache; free: 0.
+ *          size - 16 - slack); SLACK_CACHED: held in the cache layer; free: 0.
  *   check  keyed hash of the header's address and `size`. It leaves out `prev`,
  *          which the predecessor's merges rewrite under the lock while the block's
  *          owner may be validating it without the lock, and `slack`, which the
@@ -150,7 +181,8 @@ _Static_assert(alignof(max_align_t) <= 16, "payloads are 16-byte aligned");
  *          must equal the verified size of the block it leads to.
  * Invariants (checked by liballoc_check): a free block is never physically next
  * to another free block; block.prev == size of the predecessor; a free block is
- * in exactly the list its size maps to; F_ZERO only on free blocks.
+ * in exactly the list its size maps to; F_ZERO only on free blocks. A live block's
+ * size and check change only under the lock; its slack only by its owner.
  */
 typedef struct blk {
 	uint32_t prev;
@@ -160,13 +192,13 @@ typedef struct blk {
 } blk;
 _Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
 
-#define F_USED 1u   /* block is live, cached by a thread, or a sentinel */
+#define F_USED 1u   /* block is live, cached by the cache layer, or a sentinel */
 #define F_HUGE 2u   /* block owns a huge run */
 #define F_ZERO 4u   /* free block whose payload beyond the links is all zero */
 #define F_MASK 15u
 #define SLACK_CACHED UINT32_MAX
 
-/* Free-list links, in the first payload bytes of a free block (a thread cache uses
+/* Free-list links, in the first payload bytes of a free block (the cache layer uses
  * `next` only). */
 typedef struct links {
 	uintptr_t next, prev;
@@ -174,14 +206,18 @@ typedef struct links {
 _Static_assert(sizeof(links) <= 16, "links must fit the smallest payload");
 
 /*
- * struct run — the header at the start of every page run the heap holds.
- * check covers the address, pages and kind, so a run header is found again by
- * scanning page starts backwards (misuse classification) without trusting memory.
+ * struct run — the header at the start of every page run the heap holds (and of a
+ * region heap's chunk). check covers the address, pages, aux and kind, so a run
+ * header is found again by scanning page starts backwards (misuse classification)
+ * without trusting memory.
+ *   aux  huge run: byte offset from the run to its block header; chunk: bytes by
+ *        which the chunk falls short of `pages` whole pages (non-zero only for a
+ *        region heap's chunk, which need not end on a page boundary).
  */
 typedef struct run {
 	struct run *next, *prev;  /* circular list of runs of one kind */
-	uint32_t pages;           /* length in pages */
-	uint32_t off;             /* huge: byte offset from the run to its block header */
+	uint32_t pages;           /* length in pages, rounded up */
+	uint32_t aux;
 	uint32_t kind;            /* RUN_* */
 	uint32_t check;
 } run;
@@ -192,7 +228,9 @@ typedef struct run {
 _Static_assert(sizeof(run) <= RUN_HDR, "run header must fit 32 bytes");
 _Static_assert(RUN_HDR + 2 * HDR + MIN_BLOCK <= LIBALLOC_PAGE_SIZE, "page too small");
 
-/* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. */
+/* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. The root
+ * lives in the heap struct (256 entries on 64-bit), mid nodes and leaves in pages
+ * from the port. */
 #if UINTPTR_MAX > 0xffffffffu
 #define PM_ADDR_BITS LIBALLOC_ADDR_BITS
 #define PM_LEVELS 3
@@ -203,12 +241,13 @@ _Static_assert(RUN_HDR + 2 * HDR + MIN_BLOCK <= LIBALLOC_PAGE_SIZE, "page too sm
 #define PM_KEY_BITS  (PM_ADDR_BITS - PAGE_SHIFT)
 #define PM_LEAF_BITS (PM_KEY_BITS < LIBALLOC_PAGEMAP_LEAF_BITS ? PM_KEY_BITS : LIBALLOC_PAGEMAP_LEAF_BITS)
 #if PM_LEVELS == 3
-#define PM_MID_BITS  ((PM_KEY_BITS - PM_LEAF_BITS) / 2)
+#define PM_MID_BITS  (PM_KEY_BITS - PM_LEAF_BITS - 8 < 13 ? PM_KEY_BITS - PM_LEAF_BITS - 8 : 13)
 #else
 #define PM_MID_BITS  0
 #endif
 #define PM_ROOT_BITS (PM_KEY_BITS - PM_LEAF_BITS - PM_MID_BITS)
 #define PM_LEAF_MASK (((uintptr_t)1 << PM_LEAF_BITS) - 1)
+#define PM_MID_MASK  (((uintptr_t)1 << PM_MID_BITS) - 1)
 
 typedef struct pm_leaf {
 	uint32_t bits[((size_t)1 << PM_LEAF_BITS) / 32];
@@ -222,43 +261,15 @@ typedef pm_mid pm_top;
 typedef pm_leaf pm_top;
 #endif
 
-/* Thread caches (section 11), when the port provides thread-local storage. */
-#ifdef LIBALLOC_THREAD_LOCAL
-/* Bins: one per 16-byte block size up to TC_SMALL (+16: a refill's last block may
- * be 16 bigger), then classes of 1/8 of a power of two up to TC_MAX. */
-#define TC_SMALL ((size_t)1024 + HDR)
-#define TC_MAX   ((size_t)4096)                  /* largest block size served by the caches */
-#define TC_SMALL_BINS (TC_SMALL / 16 + 2)
-#define TC_BINS  (TC_SMALL_BINS + 16)
-#define TC_BATCH 32u                             /* most blocks moved per refill or flush */
-typedef struct tlink {
-	struct tlink *next, *prev;
-} tlink;
-typedef struct tbin {
-	blk *head;
-	uint32_t n;
-	uint32_t limit;  /* a free into a bin this full passes it on; 0 unless the cache is active */
-} tbin;
-#define XFER_SEGS 7u                    /* most segments (whole bins) in a transfer stack */
-#define XFER_BYTES ((size_t)64 << 10)    /* ... and bytes, beyond its first segment */
-typedef struct xstack {
-	_Alignas(64) uint32_t lock;  /* try-lock: 1 while a thread changes the stack */
-	uint32_t segs, n;            /* segments held, blocks in them */
-	tbin seg[XFER_SEGS];         /* each a bin's chain and count, passed whole */
-} xstack;
-typedef struct tcache {
-	tlink link;                          /* on the heap's list while registered */
-	int state;                           /* TC_NEW, TC_REGISTERING, TC_ACTIVE (linked), TC_DEAD */
-	size_t in_use, allocs, frees;        /* deltas not yet folded into the heap's stats */
-	size_t lost;                         /* cached blocks cut off by a forged link */
-	tbin bin[TC_BINS];
-} tcache;
-enum { TC_NEW, TC_REGISTERING, TC_ACTIVE, TC_DEAD };
-#endif
-
-typedef struct heap {
-	bool ready;
+/*
+ * The heap. A region heap (lo < hi) has no port, no page map (its struct ends
+ * before pm_root, which is never touched) and one chunk; a paged heap has lo == hi
+ * == 0. The default heap calls the four global hooks directly; its `port` is unused.
+ */
+struct liballoc_heap {
+	struct liballoc_port port;            /* the hooks (heap_create); zero otherwise */
 	uint64_t key[2];                      /* secret for check words and link mangling */
+	uintptr_t lo, hi;                     /* a region heap's bounds */
 	uint32_t fl_map;                      /* bit f: sl_map[f] != 0 */
 	uint32_t sl_map[FL_COUNT];            /* bit s: free[f][s] != NULL */
 	blk *free[FL_COUNT][SL_COUNT];        /* segregated free lists */
@@ -266,42 +277,54 @@ typedef struct heap {
 	size_t empty_chunks, empty_bytes;     /* chunks that are one free block, and their bytes */
 	size_t chunk_bytes;                   /* bytes held in chunks */
 	size_t huge_threshold;                /* block sizes above go to huge runs */
-	liballoc_error_fn handler;
-	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];
-#ifdef LIBALLOC_THREAD_LOCAL
-	tlink caches;                         /* registered thread caches */
-	bool orphans;                         /* a fork child abandoned other threads' caches */
-	xstack xfer[TC_BINS];                 /* per class: cached blocks passed between threads */
-#endif
+	size_t own_pages;                     /* pages of this struct (heap_create), else 0 */
+	size_t tc_in_use;                     /* in-use bytes the cache layer folded in without the lock */
+	struct liballoc_cache *caches;        /* object caches (section 14) */
 	struct liballoc_stats st;
-} heap;
+	int ready;                            /* initialised (the default heap: lazily) */
+#ifdef LIBALLOC_DEBUG
+	int locked;                           /* the lock is held (for preconditions) */
+#endif
+	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];  /* paged heaps only: keep last */
+};
+typedef struct liballoc_heap heap;
+#define REGION_HEAP_BYTES (offsetof(heap, pm_root))
+
+static heap g_heap;  /* the default heap */
+#define G (&g_heap)
 
 /* A misuse or corruption found under the lock, reported after unlocking. */
 typedef struct fault {
 	int code;
 	void *ptr;
-	liballoc_error_fn handler;
 } fault;
+
+#ifdef LIBALLOC_ERROR_HANDLER
+static liballoc_error_fn g_handler = LIBALLOC_ERROR_HANDLER;
+#else
+static liballoc_error_fn g_handler;
+#endif
 
 /* ==== 3. Helpers and check words ========================================= */
 
 static inline uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t page_floor(uintptr_t x) { return x & ~(uintptr_t)(PAGE - 1); }
-static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+static inline int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
 static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
 static inline size_t bsize(const blk *b) { return b->size & ~F_MASK; }
-static inline bool used(const blk *b) { return b->size & F_USED; }
+static inline int used(const blk *b) { return b->size & F_USED; }
 static inline void *payload(const blk *b) { return (char *)b + HDR; }
 static inline blk *blk_of(const void *p) { return (blk *)((uintptr_t)p - HDR); }
 static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b)); }
 static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
 static inline links *L(const blk *b) { return (links *)payload(b); }
 static inline uint32_t slack_of(const blk *b) { return LOAD(b->slack); }
+static inline void set_prev(blk *b, size_t prev) { STORE(b->prev, (uint32_t)prev); }
 static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
-static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE; }
+static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE - (r->kind == RUN_CHUNK ? r->aux : 0); }
 
 static inline uint32_t mix(uint64_t x, uint64_t y)
 {
@@ -317,11 +340,11 @@ static inline uint32_t hdr_hash(const heap *h, const blk *b)
 	return mix(((uint64_t)b->size << 32 | (a & 0xffffffffu)) ^ h->key[0], (a >> 32) ^ h->key[1]);
 }
 
-static inline bool hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
+static inline int hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
 
 static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size_t slack)
 {
-	b->prev = (uint32_t)prev;
+	set_prev(b, prev);
 	b->size = (uint32_t)size;
 	STORE(b->slack, (uint32_t)slack);
 	b->check = hdr_hash(h, b);
@@ -329,11 +352,11 @@ static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size
 
 static inline uint32_t run_hash(const heap *h, const run *r)
 {
-	return mix(((uint64_t)r->off << 32 | r->pages) ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
+	return mix(((uint64_t)r->aux << 32 | r->pages) ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
 		   ((uint64_t)(uintptr_t)r >> 32) ^ h->key[0]);
 }
 
-static inline bool run_ok(const heap *h, const run *r)
+static inline int run_ok(const heap *h, const run *r)
 {
 	return r->check == run_hash(h, r) &&
 	       (r->kind == RUN_CHUNK || r->kind == RUN_HUGE || r->kind == RUN_DEAD);
@@ -351,74 +374,126 @@ static inline size_t usable(const blk *b)
 /* Bytes the user asked for (the requested size of a live block). */
 static inline size_t requested(const blk *b) { return usable(b) - slack_of(b); }
 
-static bool verify(const heap *h, blk *b, fault *f)
+/* Has something written past the end of live chunk block b, into the next header?
+ * Its boundary tag must name b's size: one load, cheap enough for every free. */
+static inline int overflowed(const blk *b) { return LOAD(next_blk(b)->prev) != bsize(b); }
+
+static int verify(const heap *h, blk *b, fault *f)
 {
 	if (hdr_ok(h, b))
-		return true;
+		return 1;
 	f->code = LIBALLOC_E_HEADER;
 	f->ptr = payload(b);
-	return false;
+	return 0;
+}
+
+static inline void set_fault(fault *f, int code, void *ptr)
+{
+	f->code = code;
+	f->ptr = ptr;
 }
 
 /* ==== 4. Port calls ====================================================== */
 
+/* The hooks themselves: the four global functions for the default heap, the port's
+ * for an instance (a region heap has none: it never gets or gives pages). */
+static void *hook_alloc(heap *h, size_t pages)
+{
+	if (h == G)
+		return liballoc_alloc_page(pages);
+	return h->port.alloc_page ? h->port.alloc_page(h->port.ctx, pages) : NULL;
+}
+
+static int hook_free(heap *h, void *a, size_t pages)
+{
+	if (h == G)
+		return liballoc_free_page(a, pages);
+	return h->port.free_page ? h->port.free_page(h->port.ctx, a, pages) : -1;
+}
+
+static int hook_lock(heap *h)
+{
+	if (h == G)
+		return liballoc_lock();
+	return h->port.lock ? h->port.lock(h->port.ctx) : 0;
+}
+
+static int hook_unlock(heap *h)
+{
+	if (h == G)
+		return liballoc_unlock();
+	return h->port.unlock ? h->port.unlock(h->port.ctx) : 0;
+}
+
 static size_t give_back(heap *h);
 
-/* Pages from the port. When it has none, first give it back what the heap holds
- * without use (empty chunks, runs whose free_page failed) and ask once more. */
-static void *port_alloc(heap *h, size_t pages)
+/* Give pages back (lock held); false if the port refused them (they stay counted). */
+static int port_free(heap *h, void *a, size_t pages)
 {
+	ASSERT(LOCKED(h) && pages > 0 && ((uintptr_t)a & (PAGE - 1)) == 0);
+	STAT(h->st.free_page_calls++);
+	if (hook_free(h, a, pages) != 0) {
+		STAT(h->st.free_page_failures++);
+		return 0;
+	}
+	h->st.obtained -= pages * PAGE;
+	return 1;
+}
+
+/* Pages from the port (lock held). When it has none, first give it back what the
+ * heap holds without use (empty chunks, runs whose free_page failed) and ask once
+ * more. A run that is not page-aligned breaks the contract: it is reported
+ * (LIBALLOC_E_PORT), handed back, and the request fails as if there were no pages. */
+static void *port_alloc(heap *h, size_t pages, fault *f)
+{
+	ASSERT(LOCKED(h) && pages > 0);
 	STAT(h->st.alloc_page_calls++);
-	void *p = liballoc_alloc_page(pages);
+	void *p = hook_alloc(h, pages);
 	if (!p) {
 		STAT(h->st.alloc_page_failures++);
 		if (!give_back(h))
 			return NULL;
 		STAT(h->st.alloc_page_calls++);
-		if ((p = liballoc_alloc_page(pages)) == NULL) {
+		if ((p = hook_alloc(h, pages)) == NULL) {
 			STAT(h->st.alloc_page_failures++);
 			return NULL;
 		}
 	}
-	ASSERT(((uintptr_t)p & (PAGE - 1)) == 0);
+	if ((uintptr_t)p & (PAGE - 1)) {
+		set_fault(f, LIBALLOC_E_PORT, p);
+		STAT(h->st.free_page_calls++);
+		if (hook_free(h, p, pages) != 0)
+			STAT(h->st.free_page_failures++);
+		return NULL;
+	}
 	h->st.obtained += pages * PAGE;
 	if (h->st.obtained > h->st.obtained_peak)
 		h->st.obtained_peak = h->st.obtained;
 	return p;
 }
 
-static bool port_free(heap *h, void *a, size_t pages)
-{
-	STAT(h->st.free_page_calls++);
-	if (liballoc_free_page(a, pages) != 0) {
-		STAT(h->st.free_page_failures++);
-		return false;
-	}
-	h->st.obtained -= pages * PAGE;
-	return true;
-}
-
 /* ==== 5. Page map ======================================================== */
 
 /*
  * One bit per page: set while the page belongs to a run of this heap. Nodes come
- * from the port and are never returned (their number is bounded by the address
- * ranges the heap has ever touched); liballoc_stats reports them as metadata.
- * Lookup is PM_LEVELS dependent loads; no memory outside the map is read. Writers
- * hold the lock; readers need not (the thread-cache free path), so nodes are
- * published with release stores and bits are accessed atomically.
+ * from the port and are kept until the heap is destroyed (their number is bounded
+ * by the address ranges the heap has ever touched); liballoc_stats reports them as
+ * metadata. Lookup is PM_LEVELS dependent loads; no memory outside the map is read.
+ * Writers hold the lock; readers need not (the cache layer's free path), so nodes
+ * are published with release stores and bits are accessed atomically. A region heap
+ * has no page map: its bounds say what it owns.
  */
-static inline bool pm_key(uintptr_t a, uintptr_t *key)
+static inline int pm_key(uintptr_t a, uintptr_t *key)
 {
 #if PM_LEVELS == 3
 	uintptr_t top = a >> (PM_ADDR_BITS - 1);
 	if (top != 0 && top != (UINTPTR_MAX >> (PM_ADDR_BITS - 1)))
-		return false;  /* not a canonical address */
+		return 0;  /* not a canonical address */
 	*key = (a >> PAGE_SHIFT) & (((uintptr_t)1 << PM_KEY_BITS) - 1);
 #else
 	*key = a >> PAGE_SHIFT;
 #endif
-	return true;
+	return 1;
 }
 
 static inline pm_top **pm_top_slot(heap *h, uintptr_t key) { return &h->pm_root[key >> (PM_LEAF_BITS + PM_MID_BITS)]; }
@@ -429,68 +504,79 @@ static inline pm_leaf *pm_leaf_of(const heap *h, uintptr_t key)
 #if PM_LEVELS == 3
 	if (!top)
 		return NULL;
-	return __atomic_load_n(&top->leaf[(key >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)],
-			       __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&top->leaf[(key >> PM_LEAF_BITS) & PM_MID_MASK], __ATOMIC_ACQUIRE);
 #else
 	return top;
 #endif
 }
 
-static inline bool pm_test(const heap *h, uintptr_t a)
+static inline int pm_test(const heap *h, uintptr_t a)
 {
 	uintptr_t key;
 	if (!pm_key(a, &key))
-		return false;
+		return 0;
 	const pm_leaf *leaf = pm_leaf_of(h, key);
 	uintptr_t i = key & PM_LEAF_MASK;
 	return leaf && (LOAD(leaf->bits[i / 32]) >> (i % 32) & 1);
 }
 
-static void *pm_node(heap *h, size_t bytes)
+/* Does address a belong to a run (or the region) of heap h? O(1), reads only the
+ * heap's own metadata. */
+static inline int owns(const heap *h, uintptr_t a)
 {
-	size_t pages = (bytes + PAGE - 1) / PAGE;
-	void *n = port_alloc(h, pages);
+	if (h->hi)
+		return a - h->lo < h->hi - h->lo;
+	return pm_test(h, a);
+}
+
+static inline size_t pages_for(size_t bytes) { return (bytes + PAGE - 1) / PAGE; }
+
+static void *pm_node(heap *h, size_t bytes, fault *f)
+{
+	void *n = port_alloc(h, pages_for(bytes), f);
 	if (!n)
 		return NULL;
 	if (!LIBALLOC_PAGES_ZEROED)
-		__builtin_memset(n, 0, pages * PAGE);
-	h->st.metadata += pages * PAGE;
+		__builtin_memset(n, 0, pages_for(bytes) * PAGE);
+	h->st.metadata += pages_for(bytes) * PAGE;
 	return n;
 }
 
-/* Make sure nodes exist for every page of [a, a + bytes). false: out of memory
- * (nodes already made stay; they are harmless). */
-static bool pm_ensure(heap *h, uintptr_t a, size_t bytes)
+/* Make sure nodes exist for every page of [a, a + bytes). 0: out of memory (nodes
+ * already made stay; they are harmless). */
+static int pm_ensure(heap *h, uintptr_t a, size_t bytes, fault *f)
 {
 	uintptr_t k0, k1;
+	ASSERT(LOCKED(h) && !h->hi);
 	if (!pm_key(a, &k0) || !pm_key(a + bytes - 1, &k1) || k1 < k0)
-		return false;
+		return 0;
 	for (uintptr_t k = k0 & ~PM_LEAF_MASK; k <= k1; k += PM_LEAF_MASK + 1) {
 		pm_top **top = pm_top_slot(h, k);
 		if (!*top) {
-			pm_top *node = pm_node(h, sizeof(pm_top));
+			pm_top *node = pm_node(h, sizeof(pm_top), f);
 			if (!node)
-				return false;
+				return 0;
 			__atomic_store_n(top, node, __ATOMIC_RELEASE);
 		}
 #if PM_LEVELS == 3
-		pm_leaf **leaf = &(*top)->leaf[(k >> PM_LEAF_BITS) & (((uintptr_t)1 << PM_MID_BITS) - 1)];
+		pm_leaf **leaf = &(*top)->leaf[(k >> PM_LEAF_BITS) & PM_MID_MASK];
 		if (!*leaf) {
-			pm_leaf *node = pm_node(h, sizeof(pm_leaf));
+			pm_leaf *node = pm_node(h, sizeof(pm_leaf), f);
 			if (!node)
-				return false;
+				return 0;
 			__atomic_store_n(leaf, node, __ATOMIC_RELEASE);
 		}
 #endif
 	}
-	return true;
+	return 1;
 }
 
 /* Set or clear the bits of [a, a + bytes). Setting needs the nodes (pm_ensure);
- * clearing skips ranges that have none. */
-static void pm_set(heap *h, uintptr_t a, size_t bytes, bool on)
+ * clearing skips ranges that have none. O(bytes / PAGE / 32). */
+static void pm_set(heap *h, uintptr_t a, size_t bytes, int on)
 {
 	uintptr_t k = 0, end;
+	ASSERT(LOCKED(h) && !h->hi && bytes % PAGE == 0);
 	if (!pm_key(a, &k))
 		return;
 	end = k + bytes / PAGE;
@@ -506,6 +592,24 @@ static void pm_set(heap *h, uintptr_t a, size_t bytes, bool on)
 			j += span;
 		}
 		k += n;
+	}
+}
+
+/* Give every page-map node back (heap destroy). O(nodes). */
+static void pm_release(heap *h)
+{
+	for (size_t t = 0; t < ((size_t)1 << PM_ROOT_BITS); t++) {
+		pm_top *top = h->pm_root[t];
+		if (!top)
+			continue;
+#if PM_LEVELS == 3
+		for (size_t m = 0; m <= PM_MID_MASK; m++)
+			if (top->leaf[m] && port_free(h, top->leaf[m], pages_for(sizeof(pm_leaf))))
+				h->st.metadata -= pages_for(sizeof(pm_leaf)) * PAGE;
+#endif
+		if (port_free(h, top, pages_for(sizeof(pm_top))))
+			h->st.metadata -= pages_for(sizeof(pm_top)) * PAGE;
+		h->pm_root[t] = NULL;
 	}
 }
 
@@ -537,6 +641,7 @@ static inline blk *demangle(const heap *h, uintptr_t v)
 static void insert_free(heap *h, blk *b)
 {
 	unsigned fl, sl;
+	ASSERT(LOCKED(h) && !used(b) && bsize(b) >= MIN_BLOCK && bsize(b) % 16 == 0);
 	mapping(bsize(b), &fl, &sl);
 	blk *head = h->free[fl][sl];
 	L(b)->next = mangle(h, head);
@@ -553,27 +658,27 @@ static void insert_free(heap *h, blk *b)
  * check; nearly free since unlinking touches the same words.) Hardened mode first
  * makes sure a link leads into the heap, since a forged mangled link demangles to
  * an arbitrary address. */
-static bool links_ok(const heap *h, const blk *b, fault *f)
+static int links_ok(const heap *h, const blk *b, fault *f)
 {
 	unsigned fl, sl;
 	mapping(bsize(b), &fl, &sl);
 	blk *n = demangle(h, L(b)->next), *p = demangle(h, L(b)->prev);
-	if ((LIBALLOC_HARDENED && ((n && !pm_test(h, (uintptr_t)n)) || (p && !pm_test(h, (uintptr_t)p)))) ||
+	if ((LIBALLOC_HARDENED && ((n && !owns(h, (uintptr_t)n)) || (p && !owns(h, (uintptr_t)p)))) ||
 	    (n && demangle(h, L(n)->prev) != b) || (p ? demangle(h, L(p)->next) != b : h->free[fl][sl] != b)) {
-		f->code = LIBALLOC_E_FREE_LIST;
-		f->ptr = payload(b);
-		return false;
+		set_fault(f, LIBALLOC_E_FREE_LIST, payload(b));
+		return 0;
 	}
-	return true;
+	return 1;
 }
 
 /* Unlink b from its list; links_ok(b) must hold. */
 static void remove_free(heap *h, blk *b)
 {
 	unsigned fl, sl;
+	fault ignored = {0, NULL};
+	ASSERT(LOCKED(h) && !used(b) && links_ok(h, b, &ignored));
 	mapping(bsize(b), &fl, &sl);
 	blk *n = demangle(h, L(b)->next), *p = demangle(h, L(b)->prev);
-	ASSERT(links_ok(h, b, &(fault){0}));
 	if (n)
 		L(n)->prev = mangle(h, p);
 	if (p)
@@ -591,6 +696,7 @@ static void remove_free(heap *h, blk *b)
 static blk *find_free(const heap *h, size_t size)
 {
 	unsigned fl, sl;
+	ASSERT(LOCKED(h) && size % 16 == 0);
 	mapping(size, &fl, &sl);
 	blk *b = h->free[fl][sl];
 	if (b && bsize(b) >= size)
@@ -614,7 +720,7 @@ static blk *find_free(const heap *h, size_t size)
  *     free, realloc and malloc_usable_size: a write past the end is reported;
  *   - a free block's payload beyond the links is all POISON (or all zero with
  *     F_ZERO), checked when any of it is handed out again and by liballoc_check:
- *     a write to freed memory is reported; thread-cached blocks likewise;
+ *     a write to freed memory is reported; blocks in the cache layer likewise;
  *   - free-list links are mangled with the secret (section 6).
  * In the default build canary_* and poison are no-ops; the fill merge still
  * maintains F_ZERO.
@@ -635,29 +741,32 @@ static inline uint8_t canary_byte(const heap *h, const blk *b)
  * (realloc growth) is not rewritten whole at every resize. */
 #define CANARY_MAX ((size_t)16)
 
-static void canary_set(const heap *h, blk *b)
+/* Write b's canary for a slack of `slack` bytes (the slack b has or is about to get). */
+static void canary_put(const heap *h, blk *b, size_t slack)
 {
 	if (LIBALLOC_HARDENED)
-		__builtin_memset((char *)payload(b) + requested(b), canary_byte(h, b), min_sz(slack_of(b), CANARY_MAX));
+		__builtin_memset((char *)payload(b) + usable(b) - slack, canary_byte(h, b), min_sz(slack, CANARY_MAX));
 }
 
-static bool canary_ok(const heap *h, const blk *b)
+static void canary_set(const heap *h, blk *b) { canary_put(h, b, slack_of(b)); }
+
+static int canary_ok(const heap *h, const blk *b)
 {
 	if (!LIBALLOC_HARDENED)
-		return true;
+		return 1;
 	size_t slack = slack_of(b), n = min_sz(slack, CANARY_MAX);
 	const uint8_t *p = (const uint8_t *)payload(b) + usable(b) - slack, c = canary_byte(h, b);
 	if (slack == 0)
-		return false;  /* hardened blocks always keep at least one canary byte */
+		return 0;  /* hardened blocks always keep at least one canary byte */
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != c)
-			return false;
-	return true;
+			return 0;
+	return 1;
 }
 
 /* Is [a, a + n) all `v`? A word at a time: fills start 16-aligned and span
  * multiples of 16 bytes; a byte loop takes any rest. */
-static bool filled(const void *a, int v, size_t n)
+static int filled(const void *a, int v, size_t n)
 {
 	const unsigned char *p = a;
 	size_t i = 0;
@@ -665,12 +774,12 @@ static bool filled(const void *a, int v, size_t n)
 		uintptr_t w = (uintptr_t)0x0101010101010101ull * (unsigned char)v;
 		for (; i + sizeof w <= n; i += sizeof w)
 			if (*(const uintptr_t *)(const void *)(p + i) != w)
-				return false;
+				return 0;
 	}
 	for (; i < n; i++)
 		if (p[i] != (unsigned char)v)
-			return false;
-	return true;
+			return 0;
+	return 1;
 }
 
 /* The fill of a free block covers its payload from byte 16 (after the links). */
@@ -684,7 +793,7 @@ static void poison(void *a, size_t n)
 }
 
 /* Hardened: is the fill of a block of `size` bytes (zero or poison) intact? */
-static bool fill_intact(const blk *b, size_t size, uint32_t zero)
+static int fill_intact(const blk *b, size_t size, uint32_t zero)
 {
 	return !LIBALLOC_HARDENED || filled(fill_start(b), zero ? 0 : POISON, fill_len(size));
 }
@@ -724,10 +833,10 @@ static void run_insert(run *after, run *r)
 }
 
 /* Set up run r's header and link it after `after` (a list head: at the front). */
-static void run_link(heap *h, run *after, run *r, size_t pages, size_t off, uint32_t kind)
+static void run_link(heap *h, run *after, run *r, size_t pages, size_t aux, uint32_t kind)
 {
 	r->pages = (uint32_t)pages;
-	r->off = (uint32_t)off;
+	r->aux = (uint32_t)aux;
 	r->kind = kind;
 	r->check = run_hash(h, r);
 	run_insert(after, r);
@@ -739,21 +848,33 @@ static void run_unlink(run *r)
 	r->next->prev = r->prev;
 }
 
+/* Give run r (its header erased) back to the port; if the port refuses, keep it
+ * listed as a dead run, for trim to retry. 1 if it went back. */
+static int run_drop(heap *h, run *r, size_t pages, size_t aux)
+{
+	if (port_free(h, r, pages))
+		return 1;
+	run_link(h, &h->huges, r, pages, aux, RUN_DEAD);
+	return 0;
+}
+
 static inline blk *chunk_first(const run *r) { return (blk *)((char *)r + RUN_HDR); }
 static inline run *chunk_of_first(const blk *b) { return (run *)((char *)b - RUN_HDR); }
 
 /* A free block that is the whole of its chunk: first (tag 0) and followed by the
  * sentinel. */
-static inline bool whole(const blk *b) { return b->prev == 0 && next_blk(b)->size == F_USED; }
+static inline int whole(const blk *b) { return b->prev == 0 && next_blk(b)->size == F_USED; }
 
-/* Count a whole-chunk free block as an empty chunk (+1) or no longer (-1). Empty
- * chunks lead the chunk list (an invariant liballoc_check verifies), so the heap
- * finds them without a scan when it grows (release_empties). */
-static void count_empty(heap *h, const blk *b, int d)
+/* Count whole-chunk free block b as an empty chunk (d = +1) or as one no longer
+ * (d = -1), moving its chunk to the front of the chunk list or to the back: empty
+ * chunks lead the list (an invariant liballoc_check verifies), so the heap finds
+ * them without a scan when it grows (release_empties). */
+static void mark_empty(heap *h, const blk *b, int d)
 {
 	run *r = chunk_of_first(b);
+	ASSERT(LOCKED(h) && whole(b));
 	h->empty_chunks += (size_t)d;
-	h->empty_bytes += (size_t)d * (bsize(b) + RUN_HDR + HDR);
+	h->empty_bytes += (size_t)d * run_bytes(r);
 	run_unlink(r);
 	run_insert(d > 0 ? &h->chunks : h->chunks.prev, r);
 }
@@ -763,37 +884,26 @@ static void count_empty(heap *h, const blk *b, int d)
  * it? LIBALLOC_KEEP_EMPTY chunks are kept as hysteresis. When the port lets the
  * huge threshold adapt, empty chunks are also kept while they total at most twice
  * the threshold — glibc's rule for its trim threshold — so big blocks freed and
- * allocated again are not faulted in afresh each time.
+ * allocated again are not faulted in afresh each time. A region heap keeps its one
+ * chunk.
  */
-static bool keep_empty(const heap *h, const blk *b)
+static int keep_empty(const heap *h, const blk *b)
 {
 	size_t budget = LIBALLOC_HUGE_THRESHOLD_MAX > LIBALLOC_HUGE_THRESHOLD ? 2 * h->huge_threshold : 0;
-	return h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY || h->empty_bytes + bsize(b) + RUN_HDR + HDR <= budget;
+	return h->hi || h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY ||
+	       h->empty_bytes + run_bytes(chunk_of_first(b)) <= budget;
 }
 
-/* Get a chunk able to hold a block of `bs` bytes; returns its single free block,
- * not on any list. Chunks grow with the heap (each at least half of what the heap
- * already holds in chunks) so their number stays logarithmic until CHUNK_MAX. */
-static blk *chunk_new(heap *h, size_t bs)
+/* Make the `bytes` bytes at r (a multiple of 16) a chunk of `pages` pages, listed at
+ * the back (not empty: about to be used): one free block, not on any list, which it
+ * returns, and the sentinel. */
+static blk *chunk_init(heap *h, run *r, size_t bytes, size_t pages)
 {
-	size_t want = align_up(h->chunk_bytes / 2, PAGE);
-	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
-	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
-	run *r = port_alloc(h, bytes / PAGE);
-	if (!r && bytes > need)  /* a port with fragmented memory may still have a smaller run */
-		r = port_alloc(h, (bytes = need) / PAGE);
-	if (!r)
-		return NULL;
-	if (!pm_ensure(h, (uintptr_t)r, bytes)) {
-		if (!port_free(h, r, bytes / PAGE))
-			run_link(h, &h->huges, r, bytes / PAGE, RUN_HDR, RUN_DEAD);
-		return NULL;
-	}
-	pm_set(h, (uintptr_t)r, bytes, true);
-	run_link(h, h->chunks.prev, r, bytes / PAGE, 0, RUN_CHUNK);  /* not empty: at the back */
+	ASSERT(LOCKED(h) && bytes % 16 == 0 && bytes >= RUN_HDR + HDR + MIN_BLOCK);
+	run_link(h, h->chunks.prev, r, pages, pages * PAGE - bytes, RUN_CHUNK);
 	size_t size = bytes - RUN_HDR - HDR;
 	blk *b = chunk_first(r);
-	uint32_t zero = LIBALLOC_PAGES_ZEROED ? F_ZERO : 0;
+	uint32_t zero = LIBALLOC_PAGES_ZEROED && !h->hi ? F_ZERO : 0;
 	hdr_set(h, b, 0, size | zero, 0);
 	hdr_set(h, next_blk(b), size, F_USED, 0);  /* the sentinel */
 	if (!zero)
@@ -803,6 +913,28 @@ static blk *chunk_new(heap *h, size_t bs)
 	return b;
 }
 
+/* Get a chunk able to hold a block of `bs` bytes; returns its single free block,
+ * not on any list. Chunks grow with the heap (each at least half of what the heap
+ * already holds in chunks) so their number stays logarithmic until CHUNK_MAX. */
+static blk *chunk_new(heap *h, size_t bs, fault *f)
+{
+	size_t want = align_up(h->chunk_bytes / 2, PAGE);
+	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
+	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
+	ASSERT(LOCKED(h) && bs % 16 == 0);
+	run *r = port_alloc(h, bytes / PAGE, f);
+	if (!r && bytes > need && !f->code)  /* a port with fragmented memory may still have a smaller run */
+		r = port_alloc(h, (bytes = need) / PAGE, f);
+	if (!r)
+		return NULL;
+	if (!pm_ensure(h, (uintptr_t)r, bytes, f)) {
+		run_drop(h, r, bytes / PAGE, RUN_HDR);
+		return NULL;
+	}
+	pm_set(h, (uintptr_t)r, bytes, 1);
+	return chunk_init(h, r, bytes, bytes / PAGE);
+}
+
 /* Return the chunk whose only (free, listed) block is b. On free_page failure
  * the chunk stays, listed and counted as empty; trim retries. Returns bytes freed. */
 static size_t chunk_release(heap *h, blk *b)
@@ -810,9 +942,10 @@ static size_t chunk_release(heap *h, blk *b)
 	run *r = chunk_of_first(b);
 	size_t pages = r->pages, size = bsize(b);
 	blk *sentinel = next_blk(b);
+	ASSERT(LOCKED(h) && !h->hi && whole(b) && !used(b));
 	remove_free(h, b);
 	run_unlink(r);
-	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	pm_set(h, (uintptr_t)r, pages * PAGE, 0);
 	/* A port may hand these pages out again unchanged: erase the last headers
 	 * the chunk holds (merges erased the others) so none can validate then. */
 	__builtin_memset(r, 0, RUN_HDR + HDR);
@@ -825,9 +958,9 @@ static size_t chunk_release(heap *h, blk *b)
 	run_link(h, &h->chunks, r, pages, 0, RUN_CHUNK);
 	hdr_set(h, b, 0, size, 0);
 	hdr_set(h, sentinel, size, F_USED, 0);
-	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	insert_free(h, b);
-	count_empty(h, b, 1);
+	mark_empty(h, b, 1);
 	return 0;
 }
 
@@ -836,16 +969,19 @@ static size_t chunk_release(heap *h, blk *b)
  * request, so neither does any empty chunk kept as hysteresis: the heap should not
  * hold memory that cannot serve while it asks for more), and on trim. They lead
  * the chunk list: O(chunks released), one hook call each. Returns the bytes freed.
+ * A region heap has nothing to give back.
  */
 static size_t release_empties(heap *h)
 {
 	size_t bytes = 0;
+	if (h->hi)
+		return 0;
 	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
 		nx = r->next;
 		blk *b = chunk_first(r);
 		if (used(b) || !whole(b))
 			break;
-		count_empty(h, b, -1);
+		mark_empty(h, b, -1);
 		bytes += chunk_release(h, b);  /* if free_page fails, back at the front, counted */
 	}
 	return bytes;
@@ -856,15 +992,16 @@ static size_t release_empties(heap *h)
 /* A block of n bytes (payload aligned to `align`) in its own page run. The run is
  * over-allocated for alignments above the page size and its head and tail trimmed
  * with free_page (the contract allows sub-ranges). */
-static void *huge_alloc(heap *h, size_t n, size_t align)
+static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 {
 	/* at least one payload byte, so the payload lies inside the run */
 	size_t need = n + canary_room() ? n + canary_room() : 1;
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
-	if (align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
+	ASSERT(LOCKED(h) && is_pow2(align));
+	if (h->hi || align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
 		return NULL;
-	size_t pages = (total + PAGE - 1) / PAGE;
-	char *r = pages <= UINT32_MAX ? port_alloc(h, pages) : NULL;
+	size_t pages = pages_for(total);
+	char *r = pages <= UINT32_MAX ? port_alloc(h, pages, f) : NULL;
 	if (!r)
 		return NULL;
 	char *a = r + lead;
@@ -881,12 +1018,11 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
 	}
 	blk *b = blk_of(a);
 	size_t off = (size_t)((char *)b - r);
-	if ((size_t)(r + pages * PAGE - a) - n > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE)) {
-		if (!port_free(h, r, pages))
-			run_link(h, &h->huges, (run *)r, pages, off, RUN_DEAD);
+	if ((size_t)(r + pages * PAGE - a) - n > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE, f)) {
+		run_drop(h, (run *)r, pages, off);
 		return NULL;
 	}
-	pm_set(h, (uintptr_t)r, pages * PAGE, true);
+	pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	run_link(h, &h->huges, (run *)r, pages, off, RUN_HUGE);
 	hdr_set(h, b, 0, off | F_USED | F_HUGE, (size_t)(r + pages * PAGE - a) - n);
 	STAT(h->st.huge_blocks++);
@@ -900,19 +1036,19 @@ static void *huge_alloc(heap *h, size_t n, size_t align)
  * entered the page map (its construction failed) stays out of it. */
 static size_t huge_release(heap *h, run *r)
 {
-	size_t pages = r->pages, off = r->off;
+	size_t pages = r->pages, off = r->aux;
 	blk *b = (blk *)((char *)r + off);
-	bool mapped = pm_test(h, (uintptr_t)r);
+	int mapped = pm_test(h, (uintptr_t)r);
+	ASSERT(LOCKED(h) && (r->kind == RUN_HUGE || r->kind == RUN_DEAD));
 	run_unlink(r);
-	pm_set(h, (uintptr_t)r, pages * PAGE, false);
+	pm_set(h, (uintptr_t)r, pages * PAGE, 0);
 	__builtin_memset(b, 0, HDR);
 	__builtin_memset(r, 0, RUN_HDR);
-	if (port_free(h, r, pages))
+	if (run_drop(h, r, pages, off))
 		return pages * PAGE;
-	run_link(h, &h->huges, r, pages, off, RUN_DEAD);
 	if (mapped) {
 		hdr_set(h, b, 0, off | F_HUGE, 0);
-		pm_set(h, (uintptr_t)r, pages * PAGE, true);
+		pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	}
 	return 0;
 }
@@ -939,47 +1075,52 @@ static inline size_t block_size(size_t n)
 	return bs < MIN_BLOCK ? MIN_BLOCK : bs;
 }
 
-/* Raise the in-use peak (lock held). With thread caches the total includes every
- * thread's unfolded delta: one thread's alone can be far off, even below zero (a
- * producer's deltas only grow, its consumer's only shrink). */
-static void peak_in_use(heap *h)
+/* Raise x to at least v, atomically: the in-use peak is also raised by the cache
+ * layer without the lock. One load when it does not rise. */
+static void atomic_max(size_t *x, size_t v)
 {
-	size_t all = h->st.in_use;
-#ifdef LIBALLOC_THREAD_LOCAL
-	for (tlink *l = h->caches.next; l != &h->caches; l = l->next)
-		all += LOAD(((tcache *)l)->in_use);
-#endif
-	if (all > h->st.in_use_peak && all < SIZE_MAX / 2)
-		h->st.in_use_peak = all;
+	size_t old = LOAD(*x);
+	while (v > old && v < SIZE_MAX / 2 &&
+	       !__atomic_compare_exchange_n(x, &old, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* Change the bytes in use by d (lock held; stored atomically, since the cache layer
+ * reads them without the lock to sample the peak) and raise the in-use peak: the
+ * heap's own count plus what the cache layer folded in without the lock. O(1). */
+static void add_in_use(heap *h, size_t d)
+{
+	size_t now = h->st.in_use + d;
+	STORE(h->st.in_use, now);
+	atomic_max(&h->st.in_use_peak, now + LOAD(h->tc_in_use));
 }
 
 static void count_alloc(heap *h, size_t n)
 {
-	h->st.in_use += n;
-	peak_in_use(h);
+	add_in_use(h, n);
 	h->st.live_blocks++;
 	STAT(h->st.allocs++);
 }
 
 static void count_free(heap *h, size_t n)
 {
-	h->st.in_use -= n;
+	add_in_use(h, (size_t)0 - n);
 	h->st.live_blocks--;
 	STAT(h->st.frees++);
 }
 
-/* Verify the block after b — its header, and that its boundary tag names b's size —
- * and, if it is free, its list links and the block after it: everything a split or
- * merge will rewrite. */
-static blk *neighbour(const heap *h, blk *b, fault *f)
+/* The block after b, verified — its header, that its boundary tag names b's size,
+ * and if it is free its list links and the block after it: everything a split or
+ * merge will rewrite. NULL (and f set) on damage. */
+static blk *verified_next(const heap *h, blk *b, fault *f)
 {
 	blk *nx = next_blk(b);
 	if (!verify(h, nx, f))
 		return NULL;
 	if (nx->prev != bsize(b) || (!used(nx) && (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f) ||
 						    next_blk(nx)->prev != bsize(nx)))) {
-		f->code = f->code ? f->code : LIBALLOC_E_HEADER;
-		f->ptr = f->ptr ? f->ptr : payload(nx);
+		if (!f->code)
+			set_fault(f, LIBALLOC_E_HEADER, payload(nx));
 		return NULL;
 	}
 	return nx;
@@ -987,46 +1128,45 @@ static blk *neighbour(const heap *h, blk *b, fault *f)
 
 /* The block before b, verified (its header, that its size is b's boundary tag, and
  * its links if free); NULL for the first block of a chunk, which a tag of 0 must
- * prove by a chunk's run header right before b. *ok = false on damage. */
-static blk *predecessor(const heap *h, blk *b, bool *ok, fault *f)
+ * prove by a valid chunk run header right before b. *ok = 0 on damage. */
+static blk *verified_prev(const heap *h, blk *b, int *ok, fault *f)
 {
-	*ok = true;
+	*ok = 1;
 	if (!b->prev) {
 		const run *r = chunk_of_first(b);
-		if (((uintptr_t)b & (PAGE - 1)) != RUN_HDR || !run_ok(h, r) || r->kind != RUN_CHUNK) {
-			f->code = LIBALLOC_E_HEADER;
-			f->ptr = payload(b);
-			*ok = false;
+		if (!run_ok(h, r) || r->kind != RUN_CHUNK) {
+			set_fault(f, LIBALLOC_E_HEADER, payload(b));
+			*ok = 0;
 		}
 		return NULL;
 	}
 	blk *pv = prev_blk(b);
-	if ((b->prev & 15) || b->prev < MIN_BLOCK || !pm_test(h, (uintptr_t)pv) || !hdr_ok(h, pv) ||
+	if ((b->prev & 15) || b->prev < MIN_BLOCK || !owns(h, (uintptr_t)pv) || !hdr_ok(h, pv) ||
 	    bsize(pv) != b->prev || (pv->size & F_HUGE)) {
-		f->code = LIBALLOC_E_HEADER;
-		f->ptr = payload(b);  /* b's boundary tag is what is wrong, or the header it leads to */
-		*ok = false;
+		set_fault(f, LIBALLOC_E_HEADER, payload(b));  /* b's tag is what is wrong, or the header it leads to */
+		*ok = 0;
 	} else if (!used(pv) && !links_ok(h, pv, f)) {
-		*ok = false;
+		*ok = 0;
 	}
 	return pv;
 }
 
 /* Take a free block of at least `need` bytes off its list, growing the heap (by a
  * chunk for at least `grow` bytes) if no list has one; grow == 0: never grow.
- * Returns NULL when out of memory or on detected corruption. */
+ * Returns NULL when out of memory or on detected corruption (f set). */
 static blk *take(heap *h, size_t need, size_t grow, fault *f)
 {
+	ASSERT(LOCKED(h) && need % 16 == 0 && grow % 16 == 0);
 	blk *b = find_free(h, need);
 	if (!b && grow)
 		release_empties(h);
 	if (!b)
-		return grow ? chunk_new(h, grow) : NULL;
+		return grow ? chunk_new(h, grow, f) : NULL;
 	if (!verify(h, b, f) || !links_ok(h, b, f))
 		return NULL;
 	remove_free(h, b);
 	if (whole(b))
-		count_empty(h, b, -1);
+		mark_empty(h, b, -1);
 	return b;
 }
 
@@ -1035,30 +1175,40 @@ static void untake(heap *h, blk *b)
 {
 	insert_free(h, b);
 	if (whole(b))
-		count_empty(h, b, 1);
+		mark_empty(h, b, 1);
+}
+
+/* Merge nx — a verified free block, physically right after the area [lo, lo +
+ * lsize) whose fill is zero if *zero — into that area: nx leaves its list and its
+ * header is erased. Returns the merged size; *zero says if its fill is all zero. */
+static size_t merge_next(heap *h, blk *lo, size_t lsize, uint32_t *zero, blk *nx)
+{
+	size_t nsize = bsize(nx);
+	uint32_t nz = nx->size & F_ZERO;
+	ASSERT(LOCKED(h) && !used(nx) && (char *)lo + lsize == (char *)nx);
+	remove_free(h, nx);
+	*zero = merge_fill(lo, lsize, *zero, nx, nsize, nz);
+	return lsize + nsize;
 }
 
 /*
  * Make [b + keep, b + size) a free block with fill `zero`, merging it with the
  * block after it if that one is free. `nx` (the block at b + size) was checked by
- * neighbour(). The new block's boundary tag is `keep`: callers that cut b further
- * fix it.
+ * verified_next(). The new block's boundary tag is `keep`: callers that cut b
+ * further fix it.
  */
 static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero, blk *nx)
 {
 	blk *t = (blk *)((char *)b + keep);
 	size_t tsize = size - keep;
+	ASSERT(LOCKED(h) && keep % 16 == 0 && tsize >= MIN_BLOCK && (char *)b + size == (char *)nx);
 	if (!used(nx)) {
-		size_t nsize = bsize(nx);
-		uint32_t nz = nx->size & F_ZERO;
 		blk *after = next_blk(nx);
-		remove_free(h, nx);
-		zero = merge_fill(t, tsize, zero, nx, nsize, nz);
-		tsize += nsize;
+		tsize = merge_next(h, t, tsize, &zero, nx);
 		nx = after;
 	}
 	hdr_set(h, t, keep, tsize | zero, 0);
-	nx->prev = (uint32_t)tsize;
+	set_prev(nx, tsize);
 	insert_free(h, t);
 }
 
@@ -1071,7 +1221,8 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 {
 	size_t size = bsize(b);
 	uint32_t zero = b->size & F_ZERO;
-	blk *nx = neighbour(h, b, f);
+	ASSERT(LOCKED(h) && !used(b) && size >= bs && bs == block_size(n));
+	blk *nx = verified_next(h, b, f);
 	if (!nx) {
 		untake(h, b);
 		return NULL;
@@ -1080,10 +1231,8 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 		carve_tail(h, b, bs, size, zero, nx);
 		size = bs;
 	}
-	if (!fill_intact(b, size, zero)) {
-		f->code = LIBALLOC_E_USE_AFTER_FREE;  /* reported; the block is still sound */
-		f->ptr = payload(b);
-	}
+	if (!fill_intact(b, size, zero))
+		set_fault(f, LIBALLOC_E_USE_AFTER_FREE, payload(b));  /* reported; the block is still sound */
 	hdr_set(h, b, b->prev, size | F_USED, size - HDR - n);
 	canary_set(h, b);
 	count_alloc(h, n);
@@ -1095,11 +1244,12 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 /* Allocate n bytes aligned to `align` (a power of two >= 16). */
 static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
+	ASSERT(LOCKED(h) && is_pow2(align) && align >= ALIGN);
 	if (n > MAX_REQUEST)
 		return NULL;
 	size_t bs = block_size(n);
 	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
-		void *p = huge_alloc(h, n, align);
+		void *p = huge_alloc(h, n, align, f);
 		if (p) {
 			canary_set(h, blk_of(p));
 			count_alloc(h, n);
@@ -1122,14 +1272,14 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	if (a != p) {
 		size_t gap = a - p, size = bsize(b);
 		uint32_t zero = b->size & F_ZERO;
-		blk *nb = blk_of((void *)a), *nx = neighbour(h, b, f);
+		blk *nb = blk_of((void *)a), *nx = verified_next(h, b, f);
 		if (!nx) {
 			untake(h, b);
 			return NULL;
 		}
 		hdr_set(h, b, b->prev, gap | zero, 0);
 		hdr_set(h, nb, gap, (size - gap) | zero, 0);
-		nx->prev = (uint32_t)(size - gap);
+		set_prev(nx, size - gap);
 		insert_free(h, b);
 		b = nb;
 	}
@@ -1150,38 +1300,49 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
  * step by step (a string appended to) moves O(log n) times rather than at every
  * step, as a size-class allocator's rounding gives for free. A program that grows
  * by large steps (a vector doubling) gets no headroom: it would only be memory.
- * The headroom is slack: usable, not counted as in use.
+ * The headroom is slack: usable, not counted as in use. It is capped so that the
+ * slack word (32 bits) holds it beside the slack the block already has (less than
+ * a page plus the alignment lead).
  */
+#define ROOM_MAX ((size_t)1 << 30)
 static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
 {
-	size_t room = n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? n / 4 : 0;
+	size_t room = n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? min_sz(n / 4, ROOM_MAX) : 0;
 	void *p = room ? alloc_block(h, n + room, ALIGN, NULL, f) : NULL;
 	if (p) {
 		blk *b = blk_of(p);
+		ASSERT((size_t)slack_of(b) + room <= UINT32_MAX);
 		STORE(b->slack, slack_of(b) + (uint32_t)room);
 		canary_set(h, b);
-		h->st.in_use -= room;
-		LIBALLOC_ON_ALLOC(p, n, false);
+		add_in_use(h, (size_t)0 - room);
+		LIBALLOC_ON_ALLOC(p, n, 0);
 		return p;
 	}
 	return f->code ? NULL : h_alloc(h, n, ALIGN, NULL, f);
 }
 
+/* The run holding address a (owned by h), or NULL if its header is damaged: a
+ * region heap's one chunk, else found by scanning page starts backwards for a
+ * valid run header. Error path only: O(run size). */
+static const run *run_of(const heap *h, uintptr_t a)
+{
+	if (h->hi)
+		return run_ok(h, (const run *)h->lo) ? (const run *)h->lo : NULL;
+	for (uintptr_t pg = page_floor(a); pm_test(h, pg); pg -= PAGE)
+		if (run_ok(h, (const run *)pg))
+			return (const run *)pg;
+	return NULL;
+}
+
 /*
- * Classify a pointer that failed lookup, on the error path: find its run by
- * scanning page starts backwards for a valid run header, then walk that run's
- * blocks. O(run size).
+ * Classify a pointer that failed lookup, on the error path: find its run, then walk
+ * that run's blocks. O(run size).
  */
 static int classify(const heap *h, uintptr_t a)
 {
-	if (!pm_test(h, a))
+	if (!owns(h, a))
 		return LIBALLOC_E_FOREIGN_POINTER;
-	const run *r = NULL;
-	for (uintptr_t pg = page_floor(a); pm_test(h, pg); pg -= PAGE)
-		if (run_ok(h, (const run *)pg)) {
-			r = (const run *)pg;
-			break;
-		}
+	const run *r = run_of(h, a);
 	if (!r || a >= (uintptr_t)r + run_bytes(r))
 		return LIBALLOC_E_HEADER;  /* the run header itself was overwritten */
 	if (r->kind != RUN_CHUNK)
@@ -1200,13 +1361,14 @@ static int classify(const heap *h, uintptr_t a)
 	return LIBALLOC_E_INTERIOR_POINTER;  /* the sentinel */
 }
 
-/* The live block whose payload is p, or NULL: O(1) via the page map and the check
- * word. Needs no lock: a live block's size and check word are written only by the
- * thread that owns it (its neighbours' merges rewrite only its boundary tag). */
+/* The live block whose payload is p, or NULL: O(1) via the page map (or the
+ * region's bounds) and the check word. Needs no lock: a live block's size and check
+ * word are written only under the lock by its owner's calls (its neighbours' merges
+ * rewrite only its boundary tag). */
 static inline blk *live_block(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
-	if (((uintptr_t)p & (ALIGN - 1)) || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
+	if (((uintptr_t)p & (ALIGN - 1)) || !owns(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
 	    slack_of(b) == SLACK_CACHED || (!bsize(b) && !(b->size & F_HUGE)) || !canary_ok(h, b))
 		return NULL;
 	return b;
@@ -1218,7 +1380,7 @@ static int lookup(const heap *h, void *p, blk **out)
 	blk *b = blk_of(p);
 	if ((*out = live_block(h, p)) != NULL)
 		return LIBALLOC_OK;
-	if (!((uintptr_t)p & (ALIGN - 1)) && pm_test(h, (uintptr_t)b) && hdr_ok(h, b)) {
+	if (!((uintptr_t)p & (ALIGN - 1)) && owns(h, (uintptr_t)b) && hdr_ok(h, b)) {
 		if (!used(b) || slack_of(b) == SLACK_CACHED)
 			return LIBALLOC_E_DOUBLE_FREE;
 		if (bsize(b) || (b->size & F_HUGE))
@@ -1228,14 +1390,14 @@ static int lookup(const heap *h, void *p, blk **out)
 }
 
 /* Free block b (looked up); `counted`: its bytes still count as in use (false for
- * blocks coming back from a thread cache, already counted as freed). */
-static void release(heap *h, blk *b, bool counted, fault *f)
+ * blocks coming back from the cache layer, already counted as freed). */
+static void release(heap *h, blk *b, int counted, fault *f)
 {
+	ASSERT(LOCKED(h) && used(b));
 	if (b->size & F_HUGE) {
 		run *r = huge_run(b);
 		if (!run_ok(h, r) || r->kind != RUN_HUGE) {
-			f->code = LIBALLOC_E_HEADER;
-			f->ptr = payload(b);
+			set_fault(f, LIBALLOC_E_HEADER, payload(b));
 			return;
 		}
 		/* As glibc's mmap threshold: once a block this big is freed, blocks up to
@@ -1251,23 +1413,22 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 		return;
 	}
 	size_t size = bsize(b);
-	bool ok;
-	blk *nx = neighbour(h, b, f), *pv = predecessor(h, b, &ok, f);
+	int ok;
+	if (overflowed(b)) {  /* the next header's tag: a write past b's end */
+		set_fault(f, LIBALLOC_E_OVERFLOW, payload(b));
+		return;
+	}
+	blk *nx = verified_next(h, b, f), *pv = verified_prev(h, b, &ok, f);
 	if (!nx || !ok)
 		return;
-	if (counted) {  /* a block from a thread cache was reported when it was cached */
+	if (counted) {  /* a block from the cache layer was reported when it was cached */
 		LIBALLOC_ON_FREE(payload(b), usable(b));
 		count_free(h, requested(b));
 	}
 	poison(fill_start(b), fill_len(size));
 	uint32_t zero = 0;
-	if (!used(nx)) {
-		size_t nsize = bsize(nx);
-		uint32_t nz = nx->size & F_ZERO;
-		remove_free(h, nx);
-		zero = merge_fill(b, size, zero, nx, nsize, nz);
-		size += nsize;
-	}
+	if (!used(nx))
+		size = merge_next(h, b, size, &zero, nx);
 	if (pv && !used(pv)) {
 		size_t psize = bsize(pv);
 		uint32_t pz = pv->size & F_ZERO;
@@ -1277,11 +1438,11 @@ static void release(heap *h, blk *b, bool counted, fault *f)
 		b = pv;
 	}
 	hdr_set(h, b, b->prev, size | zero, 0);
-	next_blk(b)->prev = (uint32_t)size;
+	set_prev(next_blk(b), size);
 	insert_free(h, b);
 	if (whole(b)) {
 		if (keep_empty(h, b))
-			count_empty(h, b, 1);
+			mark_empty(h, b, 1);
 		else
 			chunk_release(h, b);
 	}
@@ -1291,62 +1452,60 @@ static void h_free(heap *h, void *p, fault *f)
 {
 	blk *b;
 	int e = lookup(h, p, &b);
-	if (e) {
-		f->code = e;
-		f->ptr = p;
-		return;
-	}
-	release(h, b, true, f);
+	if (e)
+		set_fault(f, e, p);
+	else
+		release(h, b, 1, f);
 }
 
 /* Resize live block b to n bytes without moving it, if possible. */
-static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
+static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
 	size_t old = requested(b);
+	ASSERT(LOCKED(h) && used(b) && n <= MAX_REQUEST);
 	if (b->size & F_HUGE) {
 		run *r = huge_run(b);
 		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
 		size_t have = usable(b);
 		if (n + canary_room() > have || block_size(n) <= h->huge_threshold / 2)
-			return false;  /* grow: move; much smaller: move into a chunk */
+			return 0;  /* grow: move; much smaller: move into a chunk */
 		if (have - n > UINT32_MAX && (size_t)((char *)r + run_bytes(r) - end) < have - n - UINT32_MAX)
-			return false;  /* the slack would not fit its header word even after trimming */
+			return 0;  /* the slack would not fit its header word even after trimming */
 		size_t keep = (size_t)(end - (char *)r) / PAGE;
 		if (keep < r->pages && port_free(h, end, r->pages - keep)) {
-			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, false);
+			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, 0);
 			r->pages = (uint32_t)keep;
 			r->check = run_hash(h, r);
 		}
 	} else {
 		size_t size = bsize(b), bs = block_size(n);
 		if (bs > h->huge_threshold)
-			return false;
-		blk *nx = bs <= size && size - bs < MIN_BLOCK ? b : neighbour(h, b, f);  /* b: no change */
+			return 0;
+		if (overflowed(b)) {
+			set_fault(f, LIBALLOC_E_OVERFLOW, payload(b));
+			return 0;
+		}
+		blk *nx = bs <= size && size - bs < MIN_BLOCK ? b : verified_next(h, b, f);  /* b: no change */
 		if (!nx)
-			return false;
+			return 0;
 		if (bs > size) {
-			size_t nsize = bsize(nx);
-			if (used(nx) || size + nsize < bs)
-				return false;
+			if (used(nx) || size + bsize(nx) < bs)
+				return 0;
 			blk *after = next_blk(nx);
-			uint32_t nz = nx->size & F_ZERO;
-			remove_free(h, nx);
 			/* check only what becomes the block's: the rest stays free, checked
 			 * when it is handed out (checking all of nx made growth quadratic) */
 			char *fs = fill_start(nx), *upto = (char *)b + bs;
 			if (LIBALLOC_HARDENED && upto > fs &&
-			    !filled(fs, nz ? 0 : POISON, min_sz((size_t)(upto - fs), fill_len(nsize)))) {
-				f->code = LIBALLOC_E_USE_AFTER_FREE;
-				f->ptr = payload(nx);
-			}
-			__builtin_memset(nx, 0, HDR);
-			size += nsize;
-			nx = after;  /* checked by neighbour() */
+			    !filled(fs, nx->size & F_ZERO ? 0 : POISON, min_sz((size_t)(upto - fs), fill_len(bsize(nx)))))
+				set_fault(f, LIBALLOC_E_USE_AFTER_FREE, payload(nx));
+			uint32_t zero = 0;
+			size = merge_next(h, b, size, &zero, nx);
+			nx = after;  /* checked by verified_next() */
 			if (size - bs >= MIN_BLOCK) {
-				carve_tail(h, b, bs, size, nz, nx);
+				carve_tail(h, b, bs, size, zero, nx);
 				size = bs;
 			} else {
-				nx->prev = (uint32_t)size;
+				set_prev(nx, size);
 			}
 		} else if (nx != b) {
 			poison((char *)b + bs, size - bs);
@@ -1358,494 +1517,76 @@ static bool resize_in_place(heap *h, blk *b, size_t n, fault *f)
 	hdr_set(h, b, b->prev, b->size, usable(b) - n);
 	canary_set(h, b);
 	LIBALLOC_ON_RESIZE(payload(b), old, n);
-	h->st.in_use += n - old;
-	peak_in_use(h);
-	return true;
+	add_in_use(h, n - old);
+	return 1;
 }
 
-/* ==== 11. Thread caches ================================================== */
+/* ==== 11. The cache layer's seam ========================================= */
+
+/* Totals found by liballoc_check's walk (section 15), compared with the counters at
+ * the end; the cache layer adds what its caches hold. */
+typedef struct tally {
+	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, empty_bytes, obtained;
+} tally;
 
 /*
- * When the port provides thread-local storage (LIBALLOC_THREAD_LOCAL), each thread
- * keeps the blocks of up to TC_MAX bytes it frees in per-size bins (16-byte steps
- * to 1 KiB, then eight classes per power of two) and reuses them without the lock:
- * malloc pops, free pushes, each O(1). A cached block stays USED in its chunk, so
- * no neighbour merges into it, and is marked by slack == SLACK_CACHED, so freeing it
- * again is still a double free. An empty bin first adopts a segment of its
- * class's transfer stack (a bin another thread passed on, without the heap lock),
- * else is refilled with up to TC_BATCH blocks cut from free blocks under one lock
- * acquisition; a full bin is passed whole to the transfer stack, or half of it is
- * merged back into the heap under the lock when that stack is full. A thread's
- * counters are deltas, folded into the heap's under the lock at refills (and by
- * stats, check and trim).
- * The port calls liballoc_thread_exit() when a thread ends (arranged by
- * LIBALLOC_THREAD_REGISTER) to give its blocks back. Kernel ports define no
- * LIBALLOC_THREAD_LOCAL and keep the plain locked path.
+ * A port with threads (LIBALLOC_THREAD_LOCAL) or several CPUs (LIBALLOC_CPU_CACHES)
+ * puts a cache of small free blocks in front of the default heap: liballoc_tcache.c,
+ * included here and nowhere else. It uses the block operations above and gives the
+ * API below exactly these (without it they are the empty versions that follow, and
+ * the default heap takes the locked path like every other heap):
+ *   tc_alloc(n)              malloc's fast path: a cached block for n bytes, or NULL
+ *   tc_free(b, slow)         free's fast path for live block b of the default heap;
+ *                            slow: it may make room in a full bin (taking the lock);
+ *                            0: free it under the lock instead
+ *   tc_resize(p, n)          realloc of p within its block without the lock; 0: no
+ *   tc_alloc_unlocked(n)     malloc's slow path before the lock: register the thread
+ *                            or adopt a bin passed on by another thread; NULL: lock
+ *   tc_alloc_locked(...)     malloc's path under the lock (refill a bin), or h_alloc
+ *   tc_reclaim(h, f)         lock held: the calling thread's cached blocks and the
+ *                            blocks passed between threads go back to the heap
+ *   tc_stats(h, out)         lock held: add the caches' counters to *out
+ *   tc_check(h, want, others)  lock held: walk the calling thread's cache, add every
+ *                            cache's counters to *want; *others: other caches exist
+ *   TC_RACY_BLOCK            blocks up to this size may change state without the lock
+ * and defines liballoc_thread_exit and liballoc_fork_child.
  */
-#ifdef LIBALLOC_THREAD_LOCAL
-#ifndef LIBALLOC_THREAD_REGISTER
-#define LIBALLOC_THREAD_REGISTER() ((void)0)
+#if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
+#define TC_LAYER 1
+#include "liballoc_tcache.c"
+#else
+#define TC_LAYER 0
+#define TC_RACY_BLOCK ((size_t)0)
+static inline void *tc_alloc(size_t n) { (void)n; return NULL; }
+static inline int tc_free(blk *b, int slow) { (void)b; (void)slow; return 0; }
+static inline int tc_resize(void *p, size_t n) { (void)p; (void)n; return 0; }
+static inline void *tc_alloc_unlocked(size_t n) { (void)n; return NULL; }
+static inline void *tc_alloc_locked(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
+{
+	return h_alloc(h, n, align, dirty, f);
+}
+static inline void tc_reclaim(heap *h, fault *f) { (void)h; (void)f; }
+static inline void tc_stats(heap *h, struct liballoc_stats *out) { (void)h; (void)out; }
+static inline int tc_check(heap *h, tally *want, int *others)
+{
+	(void)h;
+	(void)want;
+	*others = 0;
+	return LIBALLOC_OK;
+}
+void liballoc_thread_exit(void) {}
+void liballoc_fork_child(void) {}
 #endif
 
-static LIBALLOC_THREAD_LOCAL tcache tls_cache;
-
-static bool enter(heap *h);
-static void leave(heap *h, fault *f);
-static void report(const fault *f);
-static void tc_xfer_drain(heap *h, fault *f);
-
-/* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
- * per power of two above (8 KiB per bin), and at least 8. */
-static inline uint32_t tc_limit(size_t size)
-{
-	unsigned f = fls32((uint32_t)size - 1);
-	return f < 7 ? 64u : f > 9 ? 8u : 64u >> (f - 6);
-}
-
-/* The block size of bin i. */
-static inline size_t tc_size(size_t i)
-{
-	if (i < TC_SMALL_BINS)
-		return i << 4;
-	i -= TC_SMALL_BINS;
-	return ((size_t)1024 << (i / 8)) + (i % 8 + 1) * ((size_t)128 << (i / 8));
-}
-
-/* The bin serving a request for a block of bs <= TC_MAX bytes: its own below
- * TC_SMALL, else the class rounded up (at most 1/8 more). */
-static inline size_t tc_bin_up(size_t bs)
-{
-	if (bs <= TC_SMALL)
-		return bs >> 4;
-	unsigned p = fls32((uint32_t)bs - 1) - 10;  /* bs in (1024 << p, 2048 << p], steps of 128 << p */
-	return TC_SMALL_BINS + 8 * p + ((bs - ((size_t)1024 << p) + ((size_t)128 << p) - 1) >> (7 + p)) - 1;
-}
-
-/* The bin a free block of `size` bytes goes to: its own up to TC_SMALL + 16, else
- * the largest class not above it; TC_BINS if no bin takes it. */
-static inline size_t tc_bin_down(size_t size)
-{
-	if (size <= TC_SMALL + 16)
-		return size >> 4;
-	if (size < tc_size(TC_SMALL_BINS) || size >= TC_MAX + TC_MAX / 8)
-		return TC_BINS;
-	unsigned p = fls32((uint32_t)size) - 10;  /* size in [1024 << p, 2048 << p), steps of 128 << p */
-	size_t i = TC_SMALL_BINS + 8 * p + ((size - ((size_t)1024 << p)) >> (7 + p)) - 1;
-	return i < TC_BINS ? i : TC_BINS - 1;
-}
-
-/*
- * A cached block's link sits in memory its user may still (wrongly) write, so it is
- * stored safe-linked, in every build: XORed with the secret and the link's own
- * address >> 12 (the scheme of glibc >= 2.32). A forged plain pointer then decodes
- * to garbage, which tc_sound rejects: misaligned in the default build, anything
- * but a cached block of the bin's size in hardened mode.
- */
-static inline uintptr_t tc_mangle(const heap *h, const blk *at, const blk *p)
-{
-	return (uintptr_t)p ^ (uintptr_t)h->key[1] ^ ((uintptr_t)at >> 12);
-}
-
-static inline blk *tc_next(const heap *h, const blk *b)
-{
-	return (blk *)(L(b)->next ^ (uintptr_t)h->key[1] ^ ((uintptr_t)b >> 12));
-}
-
-static void tc_push(heap *h, tbin *bin, blk *b)
-{
-	L(b)->next = tc_mangle(h, b, bin->head);
-	bin->head = b;
-	STORE(bin->n, bin->n + 1);
-}
-
-/* Is b, just taken from bin i, a cached block of that bin? */
-static inline bool tc_sound(const heap *h, const blk *b, size_t i, bool full)
-{
-	if ((uintptr_t)b & (ALIGN - 1))
-		return false;
-	return !full || (pm_test(h, (uintptr_t)b) && hdr_ok(h, b) && (b->size & (F_MASK & ~F_ZERO)) == F_USED &&
-			 tc_bin_down(bsize(b)) == i && slack_of(b) == SLACK_CACHED);
-}
-
-/* A damaged bin: drop it (its blocks counted as lost), report `blame`, return b
- * (the popped block, or NULL if the head itself was damaged). */
-__attribute__((noinline, cold)) static blk *tc_drop(heap *h, tcache *tc, tbin *bin, blk *b, void *blame)
-{
-	liballoc_error_fn handler = LOAD(h->handler);
-	STORE(tc->lost, tc->lost + bin->n - (b != NULL));
-	bin->head = NULL;
-	STORE(bin->n, 0);
-	if (handler)
-		handler(LIBALLOC_E_FREE_LIST, blame);
-	return b;
-}
-
-/*
- * Pop the head of bin i, whose soundness was checked when it became the head (its
- * predecessor's link, or a push); `full`: check it completely as well. Its link is
- * checked before it becomes the head: a forged one is reported against the block
- * holding it, and the chain behind is abandoned (counted as lost). NULL only if
- * the head itself fails. Inlined: it is most of malloc's fast path.
- */
-__attribute__((always_inline)) static inline blk *tc_pop(heap *h, tcache *tc, size_t i, bool full)
-{
-	tbin *bin = &tc->bin[i];
-	blk *b = bin->head;
-	if (full && !tc_sound(h, b, i, true))
-		return tc_drop(h, tc, bin, NULL, b);
-	blk *nx = tc_next(h, b);
-	if (nx && !tc_sound(h, nx, i, full))
-		return tc_drop(h, tc, bin, b, payload(b));
-	bin->head = nx;
-	STORE(bin->n, bin->n - 1);
-	return b;
-}
-
-/* Fold the cache's counters into the heap's (lock held). */
-static void tc_fold(heap *h, tcache *tc)
-{
-	h->st.in_use += LOAD(tc->in_use);
-	h->st.live_blocks += LOAD(tc->allocs) - LOAD(tc->frees);
-	STAT(h->st.allocs += LOAD(tc->allocs));
-	STAT(h->st.frees += LOAD(tc->frees));
-	STORE(tc->in_use, 0);
-	STORE(tc->allocs, 0);
-	STORE(tc->frees, 0);
-	peak_in_use(h);
-}
-
-/* Give `count` blocks of a bin back to the heap (lock held). */
-static void tc_flush(heap *h, tcache *tc, size_t i, uint32_t count, fault *f)
-{
-	tc_fold(h, tc);
-	while (count-- && tc->bin[i].head && !f->code) {
-		blk *b = tc_pop(h, tc, i, true);  /* going back to the heap: check it fully */
-		if (!b)
-			break;
-		STORE(b->slack, 0);
-		release(h, b, false, f);
-	}
-}
-
-/*
- * The calling thread's cache if a request of n bytes can use it, else NULL. A new
- * thread's cache is registered with the port first (LIBALLOC_THREAD_REGISTER, no
- * lock held; allocations it makes meanwhile take the locked path) and linked into
- * the heap's list under the lock by tc_activate.
- */
-static tcache *tc_enter(size_t n)
-{
-	tcache *tc = &tls_cache;
-	if (n > TC_MAX - HDR - canary_room())
-		return NULL;
-	if (__builtin_expect(tc->state == TC_ACTIVE, 1))
-		return tc;
-	if (tc->state != TC_NEW)
-		return NULL;
-	tc->state = TC_REGISTERING;
-	LIBALLOC_THREAD_REGISTER();
-	return tc;
-}
-
-/* Link a registering cache into the heap's list (lock held). */
-static void tc_activate(heap *h, tcache *tc)
-{
-	if (tc->state != TC_REGISTERING)
-		return;
-	tc->link.next = h->caches.next;
-	tc->link.prev = &h->caches;
-	h->caches.next->prev = &tc->link;
-	h->caches.next = &tc->link;
-	for (size_t i = 0; i < TC_BINS; i++)
-		tc->bin[i].limit = tc_limit(tc_size(i));
-	tc->state = TC_ACTIVE;
-}
-
-/* Fast path of malloc: a block from the calling thread's bin, or NULL (request too
- * big, or bin empty: bins hold blocks only while their cache is active). */
-__attribute__((always_inline)) static inline void *tc_alloc(heap *h, size_t n)
-{
-	tcache *tc = &tls_cache;
-	if (n > TC_MAX - HDR - canary_room())
-		return NULL;
-	size_t i = tc_bin_up(block_size(n));
-	if (!tc->bin[i].head)
-		return NULL;
-	blk *b = tc_pop(h, tc, i, LIBALLOC_HARDENED);
-	if (!b)
-		return NULL;
-	size_t bs = bsize(b);
-	if (!fill_intact(b, bs, 0)) {
-		liballoc_error_fn handler = LOAD(h->handler);
-		if (handler)
-			handler(LIBALLOC_E_USE_AFTER_FREE, payload(b));
-	}
-	STORE(b->slack, (uint32_t)(bs - HDR - n));
-	canary_set(h, b);
-	STORE(tc->in_use, tc->in_use + n);
-	STORE(tc->allocs, tc->allocs + 1);
-	LIBALLOC_ON_ALLOC(payload(b), n, false);
-	return payload(b);
-}
-
-/*
- * Cut free block b (off the lists) into up to `want` blocks of bs bytes, the last
- * absorbing a remainder below MIN_BLOCK (it goes to the bin of its own size), and
- * cache them; with n != SIZE_MAX the first is handed out instead, for n bytes.
- * Returns how many blocks were cut (0 on detected damage, b given back).
- */
-static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t n, fault *f)
-{
-	size_t size = bsize(b), k = min_sz(want, size / bs);
-	uint32_t zero = b->size & F_ZERO;
-	blk *nx = neighbour(h, b, f);
-	if (!nx) {
-		untake(h, b);
-		return 0;
-	}
-	if (size - k * bs >= MIN_BLOCK) {
-		carve_tail(h, b, k * bs, size, zero, nx);
-		size = k * bs;
-	}
-	if (!fill_intact(b, size, zero)) {
-		f->code = LIBALLOC_E_USE_AFTER_FREE;
-		f->ptr = payload(b);
-	}
-	size_t prev = b->prev;
-	if (zero)
-		poison(payload(b), size - HDR);  /* cached blocks hold poison, never a zero fill */
-	blk *c = b;
-	for (size_t i = 0; i < k; i++) {
-		size_t cs = i + 1 < k ? bs : size - i * bs;
-		bool out = i == 0 && n != SIZE_MAX;
-		hdr_set(h, c, prev, cs | F_USED, out ? cs - HDR - n : SLACK_CACHED);
-		if (!out)
-			tc_push(h, &tc->bin[tc_bin_down(cs)], c);  /* the last may be larger */
-		prev = cs;
-		c = (blk *)((char *)c + cs);
-	}
-	c->prev = (uint32_t)prev;
-	return k;
-}
-
-/*
- * Slow path of a cached malloc (lock held): gather up to a batch of blocks of bs
- * bytes from free blocks that fit at least one (as many as each holds is cut from
- * it, so fragments are reused), growing the heap only when none fits; hand out
- * the first and cache the rest. One lock acquisition, O(TC_BATCH).
- */
-static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
-{
-	size_t want = min_sz(tc_limit(bs) / 2, TC_BATCH), got = 0;
-	blk *first = NULL;
-	tc_activate(h, tc);
-	tc_fold(h, tc);
-	while (got < want && !f->code) {
-		blk *b = take(h, bs, 0, f);
-		if (!b && !got && !f->code)  /* nothing free fits: grow, by a whole batch if possible */
-			b = take(h, want * bs, want * bs, f);
-		if (!b && !got && !f->code)
-			b = take(h, bs, bs, f);
-		if (!b)
-			break;
-		size_t k = tc_cut(h, tc, b, bs, want - got, first ? SIZE_MAX : n, f);
-		if (k && !first)
-			first = b;
-		got += k;
-	}
-	if (!first)
-		return NULL;
-	canary_set(h, first);
-	count_alloc(h, n);
-	LIBALLOC_ON_ALLOC(payload(first), n, false);
-	return payload(first);
-}
-
-/*
- * Transfer stacks (as tcmalloc's transfer cache): a full bin is passed whole, as
- * the safe-linked chain it already is, to its class's stack of segments in the
- * heap; a thread whose bin is empty adopts one segment. Each is O(1) under the
- * class's own try-lock: no walk of the blocks, no heap lock, no merge or split,
- * so blocks pass from a freeing thread to an allocating one (a consumer to a
- * producer) at a few instructions per segment. Blocks keep their cached mark (a
- * second free is still a double free). A class holds at most XFER_SEGS segments
- * and, beyond its first, XFER_BYTES; beyond that, frees merge blocks back into the
- * heap under the lock (tc_flush), so memory is not hoarded. A busy try-lock sends
- * the caller to the locked path instead of waiting. The try-lock's holder never
- * takes the heap lock, so tc_xfer_drain may wait for it under the heap lock.
- */
-static inline bool xfer_lock(xstack *x) { return !__atomic_exchange_n(&x->lock, 1, __ATOMIC_ACQUIRE); }
-static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE); }
-
-/* May class i's transfer stack take `more` blocks as a new segment? */
-static inline bool xfer_room(const xstack *x, size_t i, uint32_t more)
-{
-	uint32_t segs = LOAD(x->segs);
-	return segs < XFER_SEGS && (!segs || ((size_t)LOAD(x->n) + more) * tc_size(i) <= XFER_BYTES);
-}
-
-/* Pass the whole of bin i to its transfer stack; false if the stack is full or busy. */
-static bool tc_give(heap *h, tcache *tc, size_t i)
-{
-	tbin *bin = &tc->bin[i];
-	xstack *x = &h->xfer[i];
-	if (!xfer_room(x, i, bin->n) || !xfer_lock(x))
-		return false;
-	bool room = xfer_room(x, i, bin->n);  /* again, now that no one else changes it */
-	if (room) {
-		x->seg[x->segs].head = bin->head;
-		x->seg[x->segs].n = bin->n;
-		STORE(x->n, x->n + bin->n);
-		STORE(x->segs, x->segs + 1);
-	}
-	xfer_unlock(x);
-	if (room) {
-		bin->head = NULL;
-		STORE(bin->n, 0);
-	}
-	return room;
-}
-
-/* Make bin i non-empty by adopting a segment of its transfer stack (unless it has
- * blocks already); false if there is none or the stack is busy. The segment's head
- * was checked when it headed the giver's bin. */
-static bool tc_adopt(heap *h, tcache *tc, size_t i)
-{
-	xstack *x = &h->xfer[i];
-	if (tc->bin[i].head)
-		return true;
-	if (!LOAD(x->segs) || !xfer_lock(x))
-		return false;
-	bool got = x->segs > 0;
-	if (got) {
-		tbin *bin = &tc->bin[i];
-		STORE(x->segs, x->segs - 1);
-		bin->head = x->seg[x->segs].head;
-		STORE(bin->n, x->seg[x->segs].n);
-		STORE(x->n, x->n - bin->n);
-	}
-	xfer_unlock(x);
-	return got;
-}
-
-/* Merge every transfer stack back into the heap (lock held): trim, or when memory
- * runs out. Each block is checked fully first; a class being changed by another
- * thread is waited for (its holder never takes the heap lock). */
-static void tc_xfer_drain(heap *h, fault *f)
-{
-	for (size_t i = 0; i < TC_BINS && !f->code; i++) {
-		xstack *x = &h->xfer[i];
-		if (!LOAD(x->segs))
-			continue;
-		while (!xfer_lock(x))
-			;
-		while (x->segs && !f->code) {
-			tbin seg = x->seg[x->segs - 1];
-			for (blk *b = seg.head; b && seg.n && !f->code; seg.n--) {
-				if (!tc_sound(h, b, i, true)) {
-					f->code = LIBALLOC_E_FREE_LIST;
-					f->ptr = b;
-					break;
-				}
-				blk *nx = tc_next(h, b);
-				STORE(x->n, x->n - 1);
-				STORE(b->slack, 0);
-				release(h, b, false, f);
-				b = nx;
-			}
-			STORE(x->segs, x->segs - 1);
-		}
-		xfer_unlock(x);
-	}
-}
-
-/* A full bin (or a cache not yet active) before a free: register and link the
- * cache; pass the bin on, or flush half of it under the lock. false if that failed. */
-__attribute__((noinline, cold)) static bool tc_make_room(heap *h, tcache *tc, tbin *bin)
-{
-	fault f = {0};
-	if (tc->state != TC_ACTIVE) {  /* once per thread: register and link the cache */
-		if (!tc_enter(0) || !enter(h))
-			return false;
-		tc_activate(h, tc);
-		leave(h, &f);
-		report(&f);
-	}
-	size_t i = (size_t)(bin - tc->bin);
-	if (bin->n < bin->limit || tc_give(h, tc, i))
-		return true;
-	if (!enter(h))  /* the transfer stack is full: merge blocks back into the heap */
-		return false;
-	tc_flush(h, tc, i, bin->n / 2 + 1, &f);
-	leave(h, &f);
-	report(&f);
-	return f.code == 0;
-}
-
-/*
- * Fast path of free for a live block b (live_block): a chunk block of cacheable
- * size goes to the bin; a full bin (or an inactive cache) first goes through
- * tc_make_room if `room` allows, else fails, so that free's own fast path calls
- * nothing. false: take the locked path.
- */
-static inline bool tc_free(heap *h, blk *b, bool room)
-{
-	tcache *tc = &tls_cache;
-	size_t size = bsize(b);
-	size_t i = tc_bin_down(size);
-	if ((b->size & F_HUGE) || i == TC_BINS)
-		return false;
-	tbin *bin = &tc->bin[i];
-	if (__builtin_expect(bin->n >= bin->limit, 0) && (!room || !tc_make_room(h, tc, bin)))
-		return false;
-	LIBALLOC_ON_FREE(payload(b), size - HDR);
-	STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
-	STORE(tc->frees, tc->frees + 1);
-	poison(fill_start(b), fill_len(size));
-	STORE(b->slack, SLACK_CACHED);
-	tc_push(h, bin, b);
-	return true;
-}
-
-/* Fast path of realloc: a live chunk block that holds n bytes with less than
- * MIN_BLOCK to spare changes only its slack, which only its owner writes: no lock.
- * false: take the locked path. */
-static bool tc_resize(heap *h, void *p, size_t n)
-{
-	tcache *tc = &tls_cache;
-	blk *b = live_block(h, p);
-	if (!b || tc->state != TC_ACTIVE || (b->size & F_HUGE) || n > MAX_REQUEST)
-		return false;
-	size_t size = bsize(b), bs = block_size(n), old = requested(b);
-	if (bs > size || size - bs >= MIN_BLOCK)
-		return false;
-	STORE(b->slack, (uint32_t)(size - HDR - n));
-	canary_set(h, b);
-	LIBALLOC_ON_RESIZE(p, old, n);
-	STORE(tc->in_use, tc->in_use + n - old);
-	return true;
-}
-
-/* Flush every bin of the calling thread (lock held). */
-static void tc_drain(heap *h, tcache *tc, fault *f)
-{
-	if (tc->state != TC_ACTIVE)
-		return;
-	for (size_t i = 0; i < TC_BINS; i++)
-		tc_flush(h, tc, i, UINT32_MAX, f);
-}
-#endif
-
-/* ==== 12. API ============================================================ */
-
-static heap g_heap;  /* the default heap */
+/* ==== 12. Heaps ========================================================== */
 
 static void heap_init(heap *h)
 {
+	static uint32_t generation;  /* a heap made again at the same address gets a new key */
+	uint64_t seed = (uint64_t)(uintptr_t)h ^ 0x6c69626c6c6f6361ull ^
+			(uint64_t)__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED) * 0xd1b54a32d192ed03ull;
 #ifdef LIBALLOC_ENTROPY
-	uint64_t seed = (uint64_t)(LIBALLOC_ENTROPY());
-#else
-	uint64_t seed = (uint64_t)(uintptr_t)h ^ 0x6c69626c6c6f6361ull;
+	seed ^= (uint64_t)(LIBALLOC_ENTROPY());
 #endif
 	for (int i = 0; i < 2; i++) {  /* splitmix64 */
 		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
@@ -1855,96 +1596,175 @@ static void heap_init(heap *h)
 	}
 	h->chunks.next = h->chunks.prev = &h->chunks;
 	h->huges.next = h->huges.prev = &h->huges;
-#ifdef LIBALLOC_THREAD_LOCAL
-	h->caches.next = h->caches.prev = &h->caches;
-#endif
 	h->huge_threshold = LIBALLOC_HUGE_THRESHOLD;
-#ifdef LIBALLOC_ERROR_HANDLER
-	h->handler = LIBALLOC_ERROR_HANDLER;
-#endif
-	h->ready = true;
+	h->ready = 1;
 }
 
-static bool enter(heap *h)
+static void count_error(heap *h) { __atomic_fetch_add(&h->st.errors, 1, __ATOMIC_RELAXED); }
+
+static void report(const fault *f)
 {
-	if (liballoc_lock() != 0) {
-		STAT(h->st.lock_failures++);  /* racy by nature: the lock failed */
-		return false;
+	liballoc_error_fn handler = __atomic_load_n(&g_handler, __ATOMIC_ACQUIRE);
+	if (f->code && handler)
+		handler(f->code, f->ptr);
+}
+
+/* Report a misuse found without the lock (counted in h's errors). */
+static void report_now(heap *h, int code, void *ptr)
+{
+	fault f = {code, ptr};
+	count_error(h);
+	report(&f);
+}
+
+/* Take h's lock (initialising the default heap on first use); 0 if the lock hook
+ * failed, counted. */
+static int enter(heap *h)
+{
+	if (hook_lock(h) != 0) {
+		STAT(__atomic_fetch_add(&h->st.lock_failures, 1, __ATOMIC_RELAXED));
+		return 0;
 	}
 	STAT(h->st.lock_calls++);
 	if (!h->ready)
 		heap_init(h);
-	return true;
+#ifdef LIBALLOC_DEBUG
+	ASSERT(!h->locked);
+	h->locked = 1;
+#endif
+	return 1;
 }
 
+/* Release h's lock, then report what *f holds (a failed unlock is reported too):
+ * the handler may allocate. */
 static void leave(heap *h, fault *f)
 {
-	if (f->code) {
-		h->st.errors++;
-		f->handler = h->handler;
+#ifdef LIBALLOC_DEBUG
+	h->locked = 0;
+#endif
+	if (hook_unlock(h) != 0) {
+		STAT(__atomic_fetch_add(&h->st.lock_failures, 1, __ATOMIC_RELAXED));
+		if (!f->code)
+			set_fault(f, LIBALLOC_E_LOCK, NULL);
 	}
-	if (liballoc_unlock() != 0) {
-		STAT(h->st.lock_failures++);
-		if (!f->code) {
-			f->code = LIBALLOC_E_LOCK;
-			f->handler = h->handler;
-		}
-	}
+	if (f->code)
+		count_error(h);
+	report(f);
 }
 
-static void report(const fault *f)
+liballoc_heap *liballoc_heap_create(const struct liballoc_port *port)
 {
-	if (f->code && f->handler)
-		f->handler(f->code, f->ptr);
-}
-
-#ifdef LIBALLOC_SET_ERRNO
-#define SET_ERRNO(e) LIBALLOC_SET_ERRNO(e)
-#else
-#define SET_ERRNO(e) ((void)0)
-#endif
-
-/* Allocate under the lock (refilling the thread cache when it applies); no errno:
- * callers differ (posix_memalign must not set it). */
-__attribute__((noinline)) static void *api_alloc(size_t n, size_t align, size_t *dirty)
-{
-	heap *h = &g_heap;
-	fault f = {0};
-	void *p;
-#ifdef LIBALLOC_THREAD_LOCAL
-	tcache *tc = align <= ALIGN ? tc_enter(n) : NULL;
-	if (tc && tc->state == TC_ACTIVE && tc_adopt(h, tc, tc_bin_up(block_size(n))) && (p = tc_alloc(h, n)) != NULL) {
-		if (dirty)
-			*dirty = n;
-		return p;
-	}
-#endif
-	if (!enter(h))
+	size_t pages = pages_for(sizeof(heap));
+	int misaligned = 0, lock_failed;
+	void *mem = NULL;
+	if (!port || !port->alloc_page || !port->free_page || !port->lock != !port->unlock) {
+		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
-#ifdef LIBALLOC_THREAD_LOCAL
-	size_t cs = tc ? tc_size(tc_bin_up(block_size(n))) : 0;  /* the cache's class for n */
-	for (int pass = 0; pass < 2; pass++) {
-		if (tc && cs <= h->huge_threshold) {
-			p = tc_refill(h, tc, cs, n, &f);
-			if (p && dirty)
-				*dirty = n;
-		} else {
-			p = h_alloc(h, n, align, dirty, &f);
-		}
-		if (p || f.code || pass)
-			break;
-		tc_xfer_drain(h, &f);  /* out of memory: merge the transfer stacks back, try again */
 	}
-#else
-	p = h_alloc(h, n, align, dirty, &f);
-#endif
-	if (!p)
-		STAT(h->st.failed_allocs++);
-	leave(h, &f);
-	report(&f);
-	return p;
+	/* The hooks' contract: page calls with the lock held. */
+	lock_failed = port->lock && port->lock(port->ctx) != 0;
+	if (!lock_failed) {
+		mem = port->alloc_page(port->ctx, pages);
+		if (mem && ((uintptr_t)mem & (PAGE - 1))) {
+			misaligned = 1;
+			(void)port->free_page(port->ctx, mem, pages);
+		}
+		lock_failed = port->unlock && port->unlock(port->ctx) != 0;
+	}
+	if (misaligned || lock_failed) {
+		report_now(G, misaligned ? LIBALLOC_E_PORT : LIBALLOC_E_LOCK, misaligned ? mem : NULL);
+		mem = misaligned ? NULL : mem;
+	}
+	if (!mem) {
+		SET_ERRNO(LIBALLOC_ENOMEM);
+		return NULL;
+	}
+	heap *h = mem;
+	__builtin_memset(h, 0, sizeof *h);
+	h->port = *port;
+	h->own_pages = pages;
+	heap_init(h);
+	h->st.obtained = h->st.obtained_peak = h->st.metadata = pages * PAGE;
+	STAT(h->st.alloc_page_calls = 1);
+	return h;
 }
 
+liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
+{
+	uintptr_t lo = align_up((uintptr_t)base, 16), end = ((uintptr_t)base + bytes) & ~(uintptr_t)15;
+	uintptr_t c = align_up(lo + REGION_HEAP_BYTES, 16);
+	if (!base || (uintptr_t)base + bytes < (uintptr_t)base || end < c || end - c < RUN_HDR + 2 * HDR + MIN_BLOCK) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
+	heap *h = (heap *)lo;
+	size_t cb = min_sz(end - c, REGION_MAX);
+	__builtin_memset(h, 0, REGION_HEAP_BYTES);
+	heap_init(h);
+	h->lo = c;
+	h->hi = c + cb;
+	h->huge_threshold = cb;  /* every block comes from the one chunk */
+	h->st.obtained = h->st.obtained_peak = cb;
+#ifdef LIBALLOC_DEBUG
+	h->locked = 1;
+#endif
+	blk *b = chunk_init(h, (run *)c, cb, pages_for(cb));
+	insert_free(h, b);
+	mark_empty(h, b, 1);
+#ifdef LIBALLOC_DEBUG
+	h->locked = 0;
+#endif
+	return h;
+}
+
+void liballoc_heap_destroy(liballoc_heap *h)
+{
+	fault f = {0, NULL};
+	size_t lost = 0;
+	if (!h || h == G) {
+		report_now(G, LIBALLOC_E_FOREIGN_POINTER, h);
+		return;
+	}
+	if (h->hi) {  /* a region heap: forget it (a stale handle's blocks no longer validate) */
+		__builtin_memset(h, 0, REGION_HEAP_BYTES);
+		return;
+	}
+	struct liballoc_port port = h->port;
+	size_t own = h->own_pages;
+	if (!enter(h)) {
+		report_now(h, LIBALLOC_E_LOCK, h);
+		return;
+	}
+	run *heads[2] = {&h->chunks, &h->huges};
+	for (int k = 0; k < 2; k++)
+		for (run *r = heads[k]->next, *nx; r != heads[k]; r = nx) {
+			nx = r->next;
+			lost += !port_free(h, r, r->pages);
+		}
+	pm_release(h);
+	lost += h->st.obtained != own * PAGE;  /* page-map nodes the port refused */
+#ifdef LIBALLOC_DEBUG
+	h->locked = 0;
+#endif
+	__builtin_memset(h, 0, sizeof *h);  /* no stale check word validates against this key again */
+	lost += port.free_page(port.ctx, h, own) != 0;
+	if (lost)
+		set_fault(&f, LIBALLOC_E_PORT, h);
+	if (port.unlock && port.unlock(port.ctx) != 0 && !f.code)
+		set_fault(&f, LIBALLOC_E_LOCK, h);
+	if (f.code)
+		report_now(G, f.code, f.ptr);
+}
+
+/* ==== 13. API ============================================================ */
+
+/*
+ * Every call on a heap is one pattern: enter (take the lock), work through the
+ * block operations with a fault record, leave (release the lock, then report).
+ * The *_on functions below are that pattern once for any heap; the malloc family
+ * calls them on the default heap, after the cache layer's fast path, and the
+ * liballoc_heap_* functions on the heap they are given (NULL: the default heap).
+ */
 static void *nomem(void *p)
 {
 	if (!p)
@@ -1952,128 +1772,161 @@ static void *nomem(void *p)
 	return p;
 }
 
-void *LIBALLOC_PREFIX(malloc)(size_t size)
+static inline heap *heap_of(liballoc_heap *h) { return h ? h : G; }
+
+/* Allocate n bytes aligned to `align` (a power of two >= 16) under the lock, the
+ * default heap through the cache layer's slow path. NULL on failure, errno
+ * untouched: callers differ (posix_memalign must not set it). */
+__attribute__((noinline)) static void *alloc_on(heap *h, size_t n, size_t align, size_t *dirty)
 {
-#ifdef LIBALLOC_THREAD_LOCAL
-	void *p = tc_alloc(&g_heap, size);
+	fault f = {0, NULL};
+	void *p;
+	if (TC_LAYER && h == G && align <= ALIGN && (p = tc_alloc_unlocked(n)) != NULL) {
+		if (dirty)
+			*dirty = n;
+		return p;
+	}
+	if (!enter(h))
+		return NULL;
+	p = TC_LAYER && h == G ? tc_alloc_locked(h, n, align, dirty, &f) : h_alloc(h, n, align, dirty, &f);
+	if (!p)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	return p;
+}
+
+/* free off the fast path: into the cache layer after making room, else under the
+ * lock, where ptr is looked up anew, page map first (another thread may have freed
+ * it, and unmapped its run, since the fast path looked). */
+__attribute__((noinline)) static void free_on(heap *h, void *ptr)
+{
+	fault f = {0, NULL};
+	blk *b;
+	if (TC_LAYER && h == G && (b = live_block(h, ptr)) != NULL && tc_free(b, 1))
+		return;
+	if (!enter(h)) {
+		report_now(h, LIBALLOC_E_LOCK, ptr);
+		return;
+	}
+	h_free(h, ptr, &f);
+	leave(h, &f);
+}
+
+static void *malloc_on(heap *h, size_t n)
+{
+	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
 	if (__builtin_expect(p != NULL, 1))
 		return p;
-#endif
-	return nomem(api_alloc(size, ALIGN, NULL));
+	return nomem(alloc_on(h, n, ALIGN, NULL));
 }
 
-/* free off the fast path: into a full bin after making room, else under the lock;
- * b: ptr's block as live_block found it without the lock, or NULL. Under the lock
- * b is re-checked cheaply (a racing double free by two threads may have freed it
- * meanwhile), else ptr is looked up in full. */
-__attribute__((noinline)) static void api_free(void *ptr, blk *b)
-{
-	heap *h = &g_heap;
-	fault f = {0};
-#ifdef LIBALLOC_THREAD_LOCAL
-	if (b && tc_free(h, b, true))
-		return;
-#endif
-	if (!enter(h)) {
-		f.code = LIBALLOC_E_LOCK;
-		f.ptr = ptr;
-		f.handler = h->handler;
-	} else {
-		if (b && hdr_ok(h, b) && used(b) && slack_of(b) != SLACK_CACHED) {
-			release(h, b, true, &f);
-		} else {
-			h_free(h, ptr, &f);
-		}
-		leave(h, &f);
-	}
-	report(&f);
-}
-
-void LIBALLOC_PREFIX(free)(void *ptr)
-{
-	if (!ptr)
-		return;
-	blk *b = live_block(&g_heap, ptr);
-#ifdef LIBALLOC_THREAD_LOCAL
-	if (__builtin_expect(b && tc_free(&g_heap, b, false), 1))
-		return;
-#endif
-	api_free(ptr, b);
-}
-
-void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size)
+static void *calloc_on(heap *h, size_t nmemb, size_t size)
 {
 	size_t n, dirty = 0;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	void *p = NULL;
-#ifdef LIBALLOC_THREAD_LOCAL
-	if ((p = tc_alloc(&g_heap, n)) != NULL)
+	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
+	if (p)
 		dirty = n;  /* cached blocks are never known to be zero */
 	else
-#endif
-		p = api_alloc(n, ALIGN, &dirty);
+		p = alloc_on(h, n, ALIGN, &dirty);
 	if (p)
 		__builtin_memset(p, 0, min_sz(dirty, n));
 	return nomem(p);
 }
 
-void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size)
+static void *realloc_on(heap *h, void *ptr, size_t size)
 {
-	heap *h = &g_heap;
-	fault f = {0};
+	fault f = {0, NULL};
 	void *q = NULL;
 	size_t copy = 0;
-	bool moved = false;
+	int moved = 0, e;
 	blk *b;
 	if (!ptr)
-		return LIBALLOC_PREFIX(malloc)(size);
+		return malloc_on(h, size);
 	if (size == 0) {
-		LIBALLOC_PREFIX(free)(ptr);
+		if (h == G)
+			LIBALLOC_PREFIX(free)(ptr);
+		else
+			free_on(h, ptr);
 		return NULL;
 	}
-#ifdef LIBALLOC_THREAD_LOCAL
-	if (tc_resize(h, ptr, size))
+	if (TC_LAYER && h == G && tc_resize(ptr, size))
 		return ptr;
-#endif
 	if (!enter(h))
 		return nomem(NULL);
-	int e = lookup(h, ptr, &b);
-	if (e) {
-		f.code = e;
-		f.ptr = ptr;
+	if ((e = lookup(h, ptr, &b)) != 0) {
+		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
 	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
 		q = ptr;
 	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
 		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
-		moved = true;
+		moved = 1;
 	}
 	if (!q && !f.code)
 		STAT(h->st.failed_allocs++);
 	leave(h, &f);
 	if (moved) {  /* copy outside the lock, then free the old block */
 		__builtin_memcpy(q, ptr, copy);
-		LIBALLOC_PREFIX(free)(ptr);
+		if (h == G)
+			LIBALLOC_PREFIX(free)(ptr);
+		else
+			free_on(h, ptr);
 	}
-	report(&f);
 	if (!q)
 		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
 	return q;
 }
+
+static size_t usable_size_on(heap *h, void *ptr)
+{
+	fault f = {0, NULL};
+	size_t n = 0;
+	blk *b;
+	int e;
+	if (!ptr || !enter(h))
+		return 0;
+	if ((e = lookup(h, ptr, &b)) != 0)
+		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
+	else
+		n = usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0);
+	leave(h, &f);
+	return n;
+}
+
+/* ---- the malloc family on the default heap ---- */
+
+void *LIBALLOC_PREFIX(malloc)(size_t size) { return malloc_on(G, size); }
+
+void LIBALLOC_PREFIX(free)(void *ptr)
+{
+	if (!ptr)
+		return;
+	if (TC_LAYER) {
+		blk *b = live_block(G, ptr);
+		if (__builtin_expect(b && tc_free(b, 0), 1))
+			return;
+	}
+	free_on(G, ptr);
+}
+
+void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size) { return calloc_on(G, nmemb, size); }
+
+void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size) { return realloc_on(G, ptr, size); }
 
 void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	return LIBALLOC_PREFIX(realloc)(ptr, n);
+	return realloc_on(G, ptr, n);
 }
 
 int LIBALLOC_PREFIX(posix_memalign)(void **memptr, size_t alignment, size_t size)
 {
 	if (alignment % sizeof(void *) || !is_pow2(alignment))
 		return LIBALLOC_EINVAL;
-	void *p = api_alloc(size, alignment < ALIGN ? ALIGN : alignment, NULL);
+	void *p = alloc_on(G, size, alignment < ALIGN ? ALIGN : alignment, NULL);
 	if (!p)
 		return LIBALLOC_ENOMEM;
 	*memptr = p;
@@ -2086,7 +1939,7 @@ void *LIBALLOC_PREFIX(aligned_alloc)(size_t alignment, size_t size)
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
-	return nomem(api_alloc(size, alignment < ALIGN ? ALIGN : alignment, NULL));
+	return nomem(alloc_on(G, size, alignment < ALIGN ? ALIGN : alignment, NULL));
 }
 
 void *LIBALLOC_PREFIX(memalign)(size_t alignment, size_t size)
@@ -2098,144 +1951,419 @@ void *LIBALLOC_PREFIX(memalign)(size_t alignment, size_t size)
 	size_t a = ALIGN;
 	while (a < alignment)
 		a <<= 1;
-	return nomem(api_alloc(size, a, NULL));
+	return nomem(alloc_on(G, size, a, NULL));
 }
 
-void *LIBALLOC_PREFIX(valloc)(size_t size)
-{
-	return nomem(api_alloc(size, PAGE, NULL));
-}
+void *LIBALLOC_PREFIX(valloc)(size_t size) { return nomem(alloc_on(G, size, PAGE, NULL)); }
 
 void *LIBALLOC_PREFIX(pvalloc)(size_t size)
 {
 	if (size > SIZE_MAX - PAGE)
 		return nomem(NULL);
-	return nomem(api_alloc(size ? align_up(size, PAGE) : PAGE, PAGE, NULL));
+	return nomem(alloc_on(G, size ? align_up(size, PAGE) : PAGE, PAGE, NULL));
 }
 
-size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr)
-{
-	heap *h = &g_heap;
-	fault f = {0};
-	size_t n = 0;
-	blk *b;
-	if (!ptr || !enter(h))
-		return 0;
-	if ((f.code = lookup(h, ptr, &b)) != 0)
-		f.ptr = ptr;
-	else
-		n = usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0);
-	leave(h, &f);
-	report(&f);
-	return n;
-}
+size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr) { return usable_size_on(G, ptr); }
 
 liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
 {
-	heap *h = &g_heap;
-	fault f = {0};
-	liballoc_error_fn old;
-	if (!enter(h))
-		return NULL;
-	old = h->handler;
 #ifdef LIBALLOC_ERROR_HANDLER
-	STORE(h->handler, handler ? handler : LIBALLOC_ERROR_HANDLER);
-#else
-	STORE(h->handler, handler);
+	if (!handler)
+		handler = LIBALLOC_ERROR_HANDLER;
 #endif
-	leave(h, &f);
-	report(&f);
-	return old;
+	return __atomic_exchange_n(&g_handler, handler, __ATOMIC_ACQ_REL);
 }
 
-void liballoc_thread_exit(void)
+/* ---- the same on any heap ---- */
+
+void *liballoc_heap_malloc(liballoc_heap *h, size_t size) { return malloc_on(heap_of(h), size); }
+
+void liballoc_heap_free(liballoc_heap *h, void *ptr)
 {
-#ifdef LIBALLOC_THREAD_LOCAL
-	heap *h = &g_heap;
-	fault f = {0};
-	tcache *tc = &tls_cache;
-	if (tc->state == TC_ACTIVE && enter(h)) {
-		tc_drain(h, tc, &f);
-		tc_fold(h, tc);
-		tc->link.prev->next = tc->link.next;
-		tc->link.next->prev = tc->link.prev;
-		leave(h, &f);
-		report(&f);
+	if (!h || h == G)
+		LIBALLOC_PREFIX(free)(ptr);
+	else if (ptr)
+		free_on(h, ptr);
+}
+
+void *liballoc_heap_calloc(liballoc_heap *h, size_t nmemb, size_t size) { return calloc_on(heap_of(h), nmemb, size); }
+
+void *liballoc_heap_realloc(liballoc_heap *h, void *ptr, size_t size) { return realloc_on(heap_of(h), ptr, size); }
+
+void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
+{
+	if (!is_pow2(alignment)) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
 	}
-	for (size_t i = 0; i < TC_BINS; i++)
-		tc->bin[i].limit = 0;
-	tc->state = TC_DEAD;  /* later allocations of this thread take the locked path */
-#endif
+	return nomem(alloc_on(heap_of(h), size, alignment < ALIGN ? ALIGN : alignment, NULL));
 }
 
-void liballoc_fork_child(void)
+size_t liballoc_heap_usable_size(liballoc_heap *h, void *ptr) { return usable_size_on(heap_of(h), ptr); }
+
+/* ==== 14. Object caches ================================================== */
+
+/*
+ * A cache hands out objects of one size from slabs (Bonwick, USENIX 1994). A slab
+ * is one block of the heap, slab_bytes long and with its payload aligned to
+ * slab_bytes, so the slab of an object is found by masking its address:
+ *
+ *   [blk hdr | slab hdr, live bitmap | obj 0 | obj 1 | ... | obj per_slab-1 | rest]
+ *             ^ aligned to slab_bytes
+ *
+ * Objects [0, fresh) have been handed out at least once; a free one is on the
+ * slab's free list, linked by index through its first 4 bytes (mangled with the
+ * secret in hardened mode, which also poisons the rest of a freed object). The
+ * bitmap has a bit per object, set while it is live: it is what makes a double free
+ * or a forged free-list index detectable. Slabs sit on one of three lists: partial
+ * (some objects free), full, empty (kept as hysteresis, at most SLAB_KEEP). alloc
+ * takes from the first partial slab, else an empty one, else a new one; free puts
+ * the object back and moves its slab between lists. Everything is under the heap's
+ * lock; the only cost above O(1) is a new or released slab: one heap malloc or free.
+ */
+#define SLAB_KEEP 2u
+#define CACHE_MAX_OBJECT ((size_t)65536)
+#define CACHE_MAX_ALIGN ((size_t)4096)
+#define SLAB_MIN ((size_t)4096)
+
+typedef struct slab {
+	struct slab *next, *prev;  /* on its cache's list (NULL-terminated) */
+	struct liballoc_cache *cache;
+	uint32_t used;             /* live objects */
+	uint32_t fresh;            /* objects [fresh, per_slab) were never handed out */
+	uint32_t free;             /* index + 1 of the first object on the free list; 0: none */
+	uint32_t check;            /* keyed hash of the slab's address and its cache */
+	uint32_t live[];           /* bit i: object i is live */
+} slab;
+
+enum { LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
+
+struct liballoc_cache {
+	struct liballoc_cache *next, *prev;  /* the heap's caches (NULL-terminated) */
+	heap *h;
+	slab *list[3];                       /* LIST_* */
+	size_t stride;                       /* bytes between objects */
+	size_t slab_bytes;                   /* a power of two */
+	size_t first;                        /* offset of object 0 from the slab */
+	uint32_t per_slab, empty;            /* objects per slab; slabs on the empty list */
+	size_t objects, slabs;
+	uint32_t check;                      /* keyed hash of the cache's address */
+	char name[32];
+};
+
+static inline uint32_t slab_hash(const heap *h, const slab *s, const liballoc_cache *c)
 {
-#ifdef LIBALLOC_THREAD_LOCAL
-	heap *h = &g_heap;
-	fault f = {0};
+	return mix((uint64_t)(uintptr_t)s ^ h->key[0], (uint64_t)(uintptr_t)c ^ h->key[1]);
+}
+
+static inline char *obj_at(const liballoc_cache *c, const slab *s, uint32_t i)
+{
+	return (char *)s + c->first + (size_t)i * c->stride;
+}
+
+static inline int is_live(const slab *s, uint32_t i) { return s->live[i / 32] >> (i % 32) & 1; }
+static inline void set_live(slab *s, uint32_t i, int on)
+{
+	s->live[i / 32] = on ? s->live[i / 32] | 1u << (i % 32) : s->live[i / 32] & ~(1u << (i % 32));
+}
+
+/* A free object's link: the next free index + 1 (0 ends the list). */
+static inline uint32_t link_mask(const heap *h) { return LIBALLOC_HARDENED ? (uint32_t)h->key[1] : 0; }
+
+/* The slab list a slab with `used` live objects belongs on. */
+static inline int list_for(const liballoc_cache *c, uint32_t used)
+{
+	return used == 0 ? LIST_EMPTY : used == c->per_slab ? LIST_FULL : LIST_PARTIAL;
+}
+
+static void slab_unlink(liballoc_cache *c, slab *s, int list)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->list[list] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	c->empty -= list == LIST_EMPTY;
+}
+
+static void slab_push(liballoc_cache *c, slab *s, int list)
+{
+	s->prev = NULL;
+	s->next = c->list[list];
+	if (s->next)
+		s->next->prev = s;
+	c->list[list] = s;
+	c->empty += list == LIST_EMPTY;
+}
+
+/* A new empty slab on the partial list (lock held); NULL when out of memory. */
+static slab *slab_new(liballoc_cache *c, fault *f)
+{
+	heap *h = c->h;
+	size_t n = c->slab_bytes - HDR - canary_room();
+	slab *s = h_alloc(h, n, c->slab_bytes, NULL, f);
+	ASSERT(LOCKED(h));
+	if (!s)
+		return NULL;
+	ASSERT(((uintptr_t)s & (c->slab_bytes - 1)) == 0 && c->first + (size_t)c->per_slab * c->stride <= n);
+	__builtin_memset(s, 0, c->first);
+	s->cache = c;
+	s->check = slab_hash(h, s, c);
+	slab_push(c, s, LIST_PARTIAL);
+	c->slabs++;
+	STAT(h->st.cache_slabs++);
+	return s;
+}
+
+/* Let slab s (off every list) go back to the heap (lock held). */
+static void slab_release(liballoc_cache *c, slab *s, fault *f)
+{
+	heap *h = c->h;
+	s->check = 0;
+	c->slabs--;
+	STAT(h->st.cache_slabs--);
+	release(h, blk_of(s), 1, f);
+}
+
+/* The slab's free list was found broken: report it and rebuild the list from the
+ * bitmap (error path, O(per_slab)). */
+__attribute__((cold)) static void slab_relink(liballoc_cache *c, slab *s, void *where, fault *f)
+{
+	set_fault(f, LIBALLOC_E_FREE_LIST, where);
+	s->free = 0;
+	for (uint32_t i = s->fresh; i-- > 0;)
+		if (!is_live(s, i)) {
+			*(uint32_t *)(void *)obj_at(c, s, i) = s->free ^ link_mask(c->h);
+			s->free = i + 1;
+		}
+}
+
+/* Hand out an object of slab s, which has a free one (lock held). */
+static void *slab_take(liballoc_cache *c, slab *s, fault *f)
+{
+	heap *h = c->h;
+	uint32_t i;
+	int from = list_for(c, s->used);
+	ASSERT(LOCKED(h) && s->used < c->per_slab);
+	if (s->free) {
+		i = s->free - 1;
+		uint32_t next = *(uint32_t *)(void *)obj_at(c, s, i) ^ link_mask(h);
+		if (i >= s->fresh || is_live(s, i) || next > s->fresh || (next && is_live(s, next - 1))) {
+			slab_relink(c, s, obj_at(c, s, i), f);
+			if (!s->free)
+				return NULL;  /* the corrupted object was the only free one */
+			i = s->free - 1;
+			next = *(uint32_t *)(void *)obj_at(c, s, i) ^ link_mask(h);
+		}
+		if (LIBALLOC_HARDENED && !filled(obj_at(c, s, i) + 4, POISON, c->stride - 4))
+			set_fault(f, LIBALLOC_E_USE_AFTER_FREE, obj_at(c, s, i));
+		s->free = next;
+	} else {
+		i = s->fresh++;
+	}
+	set_live(s, i, 1);
+	s->used++;
+	c->objects++;
+	STAT(h->st.cache_objects++);
+	if (list_for(c, s->used) != from) {
+		slab_unlink(c, s, from);
+		slab_push(c, s, list_for(c, s->used));
+	}
+	return obj_at(c, s, i);
+}
+
+/* The slab of c that object p belongs to, and its index; or 0 with f saying what
+ * is wrong with p. */
+static int slab_find(liballoc_cache *c, void *p, slab **out, uint32_t *index, fault *f)
+{
+	heap *h = c->h;
+	uintptr_t a = (uintptr_t)p;
+	slab *s = (slab *)(a & ~(uintptr_t)(c->slab_bytes - 1));
+	int e = LIBALLOC_OK;
+	if (!owns(h, a)) {
+		e = LIBALLOC_E_FOREIGN_POINTER;
+	} else if (!live_block(h, s) || s->check != slab_hash(h, s, c)) {
+		/* not one of c's slabs: another cache's, or no slab at all */
+		e = live_block(h, s) && s->cache && s->check == slab_hash(h, s, s->cache) ? LIBALLOC_E_WRONG_CACHE
+											    : classify(h, a);
+		e = e == LIBALLOC_OK ? LIBALLOC_E_INTERIOR_POINTER : e;
+	} else if (a < (uintptr_t)obj_at(c, s, 0) || (a - (uintptr_t)obj_at(c, s, 0)) % c->stride ||
+		   (a - (uintptr_t)obj_at(c, s, 0)) / c->stride >= s->fresh) {
+		e = LIBALLOC_E_INTERIOR_POINTER;
+	} else {
+		*index = (uint32_t)((a - (uintptr_t)obj_at(c, s, 0)) / c->stride);
+		if (!is_live(s, *index))
+			e = LIBALLOC_E_DOUBLE_FREE;
+	}
+	if (e) {
+		set_fault(f, e, p);
+		return 0;
+	}
+	*out = s;
+	return 1;
+}
+
+/* The slab size for objects of `stride` bytes: a power of two holding at least
+ * eight of them (with the slab header and the block header), at least SLAB_MIN. */
+static size_t slab_size(size_t stride, size_t align)
+{
+	size_t bytes = SLAB_MIN;
+	while (bytes - HDR - canary_room() < sizeof(slab) + 4 + align + 8 * stride)
+		bytes <<= 1;
+	return bytes;
+}
+
+liballoc_cache *liballoc_cache_create(liballoc_heap *hh, const char *name, size_t size, size_t align)
+{
+	heap *h = heap_of(hh);
+	fault f = {0, NULL};
+	if (!size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
+	align = align < sizeof(void *) ? sizeof(void *) : align;
+	size_t stride = align_up(size < 4 ? 4 : size, align), bytes = slab_size(stride, align);
+	size_t room = bytes - HDR - canary_room(), per = (room - sizeof(slab)) / stride, first;
+	do {  /* the bitmap's length depends on the count it describes */
+		first = align_up(sizeof(slab) + (per + 31) / 32 * 4, align);
+		per = (room - first) / stride < per ? (room - first) / stride : per;
+	} while (first + per * stride > room);
+	if (!enter(h))
+		return nomem(NULL);
+	liballoc_cache *c = h_alloc(h, sizeof *c, ALIGN, NULL, &f);
+	if (c) {
+		__builtin_memset(c, 0, sizeof *c);
+		c->h = h;
+		c->stride = stride;
+		c->slab_bytes = bytes;
+		c->first = first;
+		c->per_slab = (uint32_t)per;
+		c->check = slab_hash(h, NULL, c);
+		for (size_t i = 0; name && name[i] && i + 1 < sizeof c->name; i++)
+			c->name[i] = name[i];
+		c->next = h->caches;
+		if (c->next)
+			c->next->prev = c;
+		h->caches = c;
+		STAT(h->st.caches++);
+	} else {
+		STAT(h->st.failed_allocs++);
+	}
+	leave(h, &f);
+	return nomem(c);
+}
+
+void *liballoc_cache_alloc(liballoc_cache *c)
+{
+	heap *h = c->h;
+	fault f = {0, NULL};
+	void *obj = NULL;
+	if (!enter(h))
+		return nomem(NULL);
+	ASSERT(c->check == slab_hash(h, NULL, c));
+	slab *s = c->list[LIST_PARTIAL] ? c->list[LIST_PARTIAL] : c->list[LIST_EMPTY];
+	if (!s)
+		s = slab_new(c, &f);
+	if (s)
+		obj = slab_take(c, s, &f);
+	if (!obj)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	return nomem(obj);
+}
+
+void liballoc_cache_free(liballoc_cache *c, void *obj)
+{
+	heap *h;
+	fault f = {0, NULL};
+	slab *s;
+	uint32_t i;
+	if (!obj)
+		return;
+	h = c->h;
+	if (!enter(h)) {
+		report_now(h, LIBALLOC_E_LOCK, obj);
+		return;
+	}
+	ASSERT(c->check == slab_hash(h, NULL, c));
+	if (slab_find(c, obj, &s, &i, &f)) {
+		int from = list_for(c, s->used);
+		set_live(s, i, 0);
+		poison((char *)obj + 4, c->stride - 4);
+		*(uint32_t *)obj = s->free ^ link_mask(h);
+		s->free = i + 1;
+		s->used--;
+		c->objects--;
+		STAT(h->st.cache_objects--);
+		slab_unlink(c, s, from);
+		if (s->used == 0 && c->empty >= SLAB_KEEP)
+			slab_release(c, s, &f);
+		else
+			slab_push(c, s, list_for(c, s->used));
+	}
+	leave(h, &f);
+}
+
+void liballoc_cache_destroy(liballoc_cache *c)
+{
+	heap *h = c->h;
+	fault f = {0, NULL};
+	if (!enter(h)) {
+		report_now(h, LIBALLOC_E_LOCK, c);
+		return;
+	}
+	ASSERT(c->check == slab_hash(h, NULL, c));
+	for (int k = 0; k < 3; k++)
+		while (c->list[k]) {
+			slab *s = c->list[k];
+			slab_unlink(c, s, k);
+			slab_release(c, s, &f);
+		}
+	STAT(h->st.cache_objects -= c->objects);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->caches = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	STAT(h->st.caches--);
+	c->check = 0;
+	release(h, blk_of(c), 1, &f);
+	leave(h, &f);
+}
+
+void liballoc_cache_stats(liballoc_cache *c, struct liballoc_cache_stats *out)
+{
+	heap *h = c->h;
+	fault f = {0, NULL};
+	__builtin_memset(out, 0, sizeof *out);
 	if (!enter(h))
 		return;
-	for (tlink *l = h->caches.next, *nx; l != &h->caches; l = nx) {
-		nx = l->next;
-		if (l == &tls_cache.link)
-			continue;
-		tc_fold(h, (tcache *)l);  /* as far as its frozen thread got */
-		l->prev->next = l->next;
-		l->next->prev = l->prev;
-		h->orphans = true;
-	}
-	for (size_t i = 0; i < TC_BINS; i++) {
-		xstack *x = &h->xfer[i];
-		if (LOAD(x->lock)) {  /* such a thread was changing it: abandon its blocks too */
-			x->segs = 0;
-			xfer_unlock(x);
-			h->orphans = true;
-		}
-	}
+	out->name = c->name;
+	out->object_size = c->stride;
+	out->slab_bytes = c->slab_bytes;
+	out->per_slab = c->per_slab;
+	out->objects = c->objects;
+	out->slabs = c->slabs;
+	out->empty_slabs = c->empty;
 	leave(h, &f);
-	report(&f);
-#endif
 }
 
-/* ==== 13. Introspection ================================================== */
+/* ==== 15. Introspection ================================================== */
 
-/* Fold the calling thread's counters (lock held), so its own view is exact. */
-static void fold_own(heap *h)
+static void stats_on(heap *h, struct liballoc_stats *out)
 {
-#ifdef LIBALLOC_THREAD_LOCAL
-	if (tls_cache.state == TC_ACTIVE)
-		tc_fold(h, &tls_cache);
-#else
-	(void)h;
-#endif
-}
-
-void liballoc_stats(struct liballoc_stats *out)
-{
-	heap *h = &g_heap;
-	fault f = {0};
+	fault f = {0, NULL};
 	if (!enter(h)) {
 		__builtin_memset(out, 0, sizeof *out);
 		return;
 	}
-	fold_own(h);
 	*out = h->st;
-#ifdef LIBALLOC_THREAD_LOCAL
-	/* Other threads' unfolded counters, read as they are. */
-	for (size_t i = 0; i < TC_BINS; i++)
-		out->cached += LOAD(h->xfer[i].n);
-	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
-		tcache *tc = (tcache *)l;
-		out->in_use += LOAD(tc->in_use);
-		out->live_blocks += LOAD(tc->allocs) - LOAD(tc->frees);
-		STAT(out->allocs += LOAD(tc->allocs));
-		STAT(out->frees += LOAD(tc->frees));
-		for (size_t i = 0; i < TC_BINS; i++)
-			out->cached += LOAD(tc->bin[i].n);
-	}
-#endif
+	out->in_use += LOAD(h->tc_in_use);
+	if (h == G)
+		tc_stats(h, out);
 	leave(h, &f);
-	report(&f);
 }
 
 const char *liballoc_strerror(int error)
@@ -2245,12 +2373,14 @@ const char *liballoc_strerror(int error)
 		[LIBALLOC_E_FOREIGN_POINTER] = "pointer not from this heap",
 		[LIBALLOC_E_INTERIOR_POINTER] = "pointer into the middle of a block",
 		[LIBALLOC_E_DOUBLE_FREE] = "double free (block already free)",
+		[LIBALLOC_E_REALLOC_FREED] = "realloc or usable size of a freed block",
 		[LIBALLOC_E_HEADER] = "block header overwritten (heap corruption)",
-		[LIBALLOC_E_OVERFLOW] = "write past the end of a block (canary overwritten)",
+		[LIBALLOC_E_OVERFLOW] = "write past the end of a block",
 		[LIBALLOC_E_USE_AFTER_FREE] = "write to freed memory (poison overwritten)",
 		[LIBALLOC_E_FREE_LIST] = "free-list links overwritten (heap corruption)",
 		[LIBALLOC_E_LOCK] = "the lock or unlock hook failed",
 		[LIBALLOC_E_PORT] = "the port broke its contract",
+		[LIBALLOC_E_WRONG_CACHE] = "object freed to a cache it does not belong to",
 		[LIBALLOC_E_BLOCK_SIZE] = "block size invalid or overruns its chunk",
 		[LIBALLOC_E_BOUNDARY_TAG] = "boundary tag disagrees with the previous block",
 		[LIBALLOC_E_UNCOALESCED] = "two adjacent free blocks",
@@ -2259,30 +2389,28 @@ const char *liballoc_strerror(int error)
 		[LIBALLOC_E_FREE_MISSING] = "free block missing from the free lists",
 		[LIBALLOC_E_RUN] = "page run header or run list broken",
 		[LIBALLOC_E_PAGEMAP] = "page map disagrees with the runs held",
+		[LIBALLOC_E_SLAB] = "object cache slab inconsistent",
 		[LIBALLOC_E_ACCOUNTING] = "counters disagree with the heap walk",
 	};
 	return error >= 0 && error < LIBALLOC_E_COUNT ? text[error] : "unknown error";
 }
 
-/* Are all pages of run r marked in the page map? */
-static bool run_mapped(const heap *h, const run *r)
+/* Are all pages of run r owned by the heap (in its page map, or its region)? */
+static int run_mapped(const heap *h, const run *r)
 {
 	for (size_t i = 0; i < r->pages; i++)
-		if (!pm_test(h, (uintptr_t)r + i * PAGE))
-			return false;
-	return true;
+		if (!owns(h, (uintptr_t)r + i * PAGE))
+			return 0;
+	return 1;
 }
 
-/* Totals found by the walk, compared with the counters at the end. */
-typedef struct tally {
-	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, empty_bytes, obtained;
-} tally;
-
-static int check_chunk(const heap *h, const run *r, tally *t)
+/* Walk chunk r block by block. Canaries of blocks of at most `racy` bytes are not
+ * compared (other threads may be handing them out or caching them right now). */
+static int check_chunk(const heap *h, const run *r, size_t racy, tally *t)
 {
 	const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + run_bytes(r) - HDR);
 	size_t prev = 0;
-	bool prev_free = false;
+	int prev_free = 0;
 	for (;;) {
 		if (b > end)
 			return LIBALLOC_E_BLOCK_SIZE;
@@ -2298,14 +2426,15 @@ static int check_chunk(const heap *h, const run *r, tally *t)
 		}
 		if (s < MIN_BLOCK || (const char *)b + s > (const char *)end || (b->size & F_HUGE))
 			return LIBALLOC_E_BLOCK_SIZE;
-		if (used(b) && slack_of(b) == SLACK_CACHED) {
+		uint32_t slack = slack_of(b);
+		if (used(b) && slack == SLACK_CACHED) {
 			t->cached++;
 		} else if (used(b)) {
-			if ((b->size & F_ZERO) || slack_of(b) > s - HDR)
+			if ((b->size & F_ZERO) || slack > s - HDR)
 				return LIBALLOC_E_BLOCK_SIZE;
-			if (!canary_ok(h, b))
+			if (s > racy && !canary_ok(h, b))
 				return LIBALLOC_E_OVERFLOW;
-			t->in_use += requested(b);
+			t->in_use += s - HDR - slack;
 			t->live++;
 		} else {
 			if (prev_free)
@@ -2337,7 +2466,7 @@ static int check_lists(const heap *h, const tally *t)
 				return LIBALLOC_E_BITMAP;
 			for (; b; back = b, b = demangle(h, L(b)->next)) {
 				unsigned f, s;
-				if (++seen > t->free_blocks || !pm_test(h, (uintptr_t)b) || !hdr_ok(h, b) || used(b) ||
+				if (++seen > t->free_blocks || !owns(h, (uintptr_t)b) || !hdr_ok(h, b) || used(b) ||
 				    demangle(h, L(b)->prev) != back)
 					return LIBALLOC_E_FREE_LIST;
 				mapping(bsize(b), &f, &s);
@@ -2355,9 +2484,9 @@ static int check_huge(const heap *h, const run *r, tally *t)
 		return LIBALLOC_OK;
 	if (r->kind != RUN_HUGE)
 		return LIBALLOC_E_RUN;
-	const blk *b = (const blk *)((const char *)r + r->off);
-	if ((r->off & 15) || r->off < RUN_HDR || r->off + HDR > run_bytes(r) || !hdr_ok(h, b) ||
-	    (b->size & ~F_USED) != (r->off | F_HUGE))
+	const blk *b = (const blk *)((const char *)r + r->aux);
+	if ((r->aux & 15) || r->aux < RUN_HDR || r->aux + HDR > run_bytes(r) || !hdr_ok(h, b) ||
+	    (b->size & ~F_USED) != (r->aux | F_HUGE))
 		return LIBALLOC_E_HEADER;
 	if (!used(b) || slack_of(b) > usable(b))
 		return LIBALLOC_E_BLOCK_SIZE;
@@ -2369,56 +2498,63 @@ static int check_huge(const heap *h, const run *r, tally *t)
 	return LIBALLOC_OK;
 }
 
-/* The thread caches: the calling thread's bins are walked (the others belong to
- * running threads); everyone's counters are summed into the expected totals.
- * *others: whether other threads' caches exist, whose counters and blocks move
- * without the lock, so that the totals are not a snapshot. */
-static int check_caches(heap *h, tally *want, bool *others)
+/* One slab of cache c on list k: its header, bitmap, free list and list. */
+static int check_slab(const heap *h, const liballoc_cache *c, const slab *s, int k, size_t *objects)
 {
-	*others = false;
-#ifdef LIBALLOC_THREAD_LOCAL
-	tcache *own = &tls_cache;
-	*others = h->orphans;
-	for (size_t i = 0; i < TC_BINS; i++)
-		want->cached += LOAD(h->xfer[i].n);
-	for (tlink *l = h->caches.next; l != &h->caches; l = l->next) {
-		tcache *tc = (tcache *)l;
-		*others |= tc != own;
-		want->in_use += LOAD(tc->in_use);
-		want->live += LOAD(tc->allocs) - LOAD(tc->frees);
-		want->cached += LOAD(tc->lost);
-		for (size_t i = 0; i < TC_BINS; i++) {
-			uint32_t n = LOAD(tc->bin[i].n), seen = 0;
-			want->cached += n;
-			if (tc != own)
-				continue;
-			for (const blk *b = tc->bin[i].head; b; b = tc_next(h, b)) {
-				if (++seen > n || !tc_sound(h, b, i, true))
-					return LIBALLOC_E_FREE_LIST;
-				if (!fill_intact(b, bsize(b), 0))
-					return LIBALLOC_E_USE_AFTER_FREE;
+	uint32_t live = 0, chain = 0, mask = link_mask(h);
+	if (!live_block(h, (void *)s) || s->check != slab_hash(h, s, c) || s->cache != c || s->fresh > c->per_slab ||
+	    s->used > s->fresh || list_for(c, s->used) != k)
+		return LIBALLOC_E_SLAB;
+	for (uint32_t i = 0; i < c->per_slab; i++)
+		if (is_live(s, i) && (++live, i >= s->fresh))
+			return LIBALLOC_E_SLAB;
+	for (uint32_t i = s->free; i; i = *(const uint32_t *)(const void *)obj_at(c, s, i - 1) ^ mask)
+		if (i > s->fresh || is_live(s, i - 1) || ++chain > s->fresh)
+			return LIBALLOC_E_SLAB;
+	*objects += live;
+	return live == s->used && chain + live == s->fresh ? LIBALLOC_OK : LIBALLOC_E_SLAB;
+}
+
+static int check_caches(const heap *h)
+{
+	size_t caches = 0, slabs = 0, objects = 0;
+	for (const liballoc_cache *c = h->caches, *back = NULL; c; back = c, c = c->next) {
+		size_t n = 0, o = 0, empty = 0;
+		int e;
+		if (c->h != h || c->prev != back || c->check != slab_hash(h, NULL, c) || ++caches > h->st.live_blocks)
+			return LIBALLOC_E_SLAB;
+		for (int k = 0; k < 3; k++)
+			for (const slab *s = c->list[k], *sb = NULL; s; sb = s, s = s->next) {
+				if (s->prev != sb || ++n > c->slabs)
+					return LIBALLOC_E_SLAB;
+				if ((e = check_slab(h, c, s, k, &o)) != 0)
+					return e;
+				empty += k == LIST_EMPTY;
 			}
-			if (seen != n)
-				return LIBALLOC_E_FREE_LIST;
-		}
+		if (n != c->slabs || o != c->objects || empty != c->empty || empty > SLAB_KEEP)
+			return LIBALLOC_E_SLAB;
+		slabs += n;
+		objects += o;
 	}
-#else
-	(void)h;
-	(void)want;
-#endif
+	if (LIBALLOC_STATS && (caches != h->st.caches || slabs != h->st.cache_slabs || objects != h->st.cache_objects))
+		return LIBALLOC_E_ACCOUNTING;
 	return LIBALLOC_OK;
 }
 
 static int check_heap(heap *h)
 {
 	tally t = {0}, want = {0};
-	int e;
+	int e, others = 0;
 	const run *heads[2] = {&h->chunks, &h->huges};
+	/* The cache layer first: whether other threads' caches exist decides what the
+	 * walk may compare (their blocks change state without the lock). */
+	if (h == G && (e = tc_check(h, &want, &others)) != 0)
+		return e;
 	for (int k = 0; k < 2; k++) {
 		size_t n = 0;
-		bool nonempty_seen = false;  /* empty chunks lead their list (count_empty) */
+		int nonempty_seen = 0;  /* empty chunks lead their list (mark_empty) */
 		for (const run *r = heads[k]->next; r != heads[k]; r = r->next) {
-			if (++n > h->st.obtained / PAGE || r->next->prev != r || !run_ok(h, r) ||
+			if (++n > h->st.obtained / PAGE + 1 || r->next->prev != r || !run_ok(h, r) ||
 			    (k == 0) != (r->kind == RUN_CHUNK))
 				return LIBALLOC_E_RUN;
 			if (r->kind != RUN_DEAD && !run_mapped(h, r))
@@ -2426,9 +2562,9 @@ static int check_heap(heap *h)
 			t.obtained += run_bytes(r);
 			if (k == 0) {
 				t.chunks++;
-				if ((e = check_chunk(h, r, &t)) != 0)
+				if ((e = check_chunk(h, r, others ? TC_RACY_BLOCK : 0, &t)) != 0)
 					return e;
-				bool empty = !used(chunk_first(r)) && whole(chunk_first(r));
+				int empty = !used(chunk_first(r)) && whole(chunk_first(r));
 				if (empty && nonempty_seen)
 					return LIBALLOC_E_RUN;
 				nonempty_seen |= !empty;
@@ -2437,14 +2573,13 @@ static int check_heap(heap *h)
 			}
 		}
 	}
-	bool others;
-	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h, &want, &others)) != 0)
+	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h)) != 0)
 		return e;
 	/* Other threads move blocks between their caches and their users without the
 	 * lock (and after a fork, the vanished ones may have stopped halfway): the live,
 	 * in-use and cached totals are then compared only when no other cache exists. */
-	if ((!others && (t.in_use != h->st.in_use + want.in_use || t.live != h->st.live_blocks + want.live ||
-			 t.cached != want.cached)) ||
+	if ((!others && (t.in_use != h->st.in_use + LOAD(h->tc_in_use) + want.in_use ||
+			 t.live != h->st.live_blocks + want.live || t.cached != want.cached)) ||
 	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
@@ -2452,32 +2587,32 @@ static int check_heap(heap *h)
 	return LIBALLOC_OK;
 }
 
-int liballoc_check(void)
+static int check_on(heap *h)
 {
-	heap *h = &g_heap;
-	fault f = {0};
+	fault f = {0, NULL};
 	if (!enter(h))
 		return LIBALLOC_E_LOCK;
-	fold_own(h);
 	int e = check_heap(h);
 	leave(h, &f);
-	report(&f);
 	return e;
 }
 
-size_t liballoc_trim(void)
+static size_t trim_on(heap *h)
 {
-	heap *h = &g_heap;
-	fault f = {0};
+	fault f = {0, NULL};
 	size_t bytes = 0;
 	if (!enter(h))
 		return 0;
-#ifdef LIBALLOC_THREAD_LOCAL
-	tc_drain(h, &tls_cache, &f);  /* the caller's cached blocks may pin chunks */
-	tc_xfer_drain(h, &f);
-#endif
+	if (h == G)
+		tc_reclaim(h, &f);  /* the caller's cached blocks may pin chunks */
 	bytes = give_back(h);
 	leave(h, &f);
-	report(&f);
 	return bytes;
 }
+
+void liballoc_stats(struct liballoc_stats *out) { stats_on(G, out); }
+int liballoc_check(void) { return check_on(G); }
+size_t liballoc_trim(void) { return trim_on(G); }
+void liballoc_heap_stats(liballoc_heap *h, struct liballoc_stats *out) { stats_on(heap_of(h), out); }
+int liballoc_heap_check(liballoc_heap *h) { return check_on(heap_of(h)); }
+size_t liballoc_heap_trim(liballoc_heap *h) { return trim_on(heap_of(h)); }

@@ -1,15 +1,21 @@
 /* liballoc.h — public API and port contract of liballoc, a portable bounded-time allocator. */
 /* SPDX-License-Identifier: MIT */
 /*
- * This is the one header a user of liballoc reads. It has three parts:
+ * This is the one header a user of liballoc reads. It has four parts:
  *
  *   1. Configuration — compile-time knobs, all optional.
- *   2. The port contract — the four hooks a port must supply (and the optional ones).
- *   3. The API — the malloc family plus stats, check, trim and the error handler.
+ *   2. The port contract — the four hooks a port must supply, and struct
+ *      liballoc_port for heaps with hooks of their own.
+ *   3. The API — the malloc family on the default heap, plus stats, check, trim and
+ *      the error handler.
+ *   4. Heap instances and object caches — more heaps (over their own hooks, or in a
+ *      fixed region) and caches of equal-sized objects.
  *
  * Vendoring: copy liballoc.h and liballoc.c into your tree, write the four hooks
  * (section 2), compile liballoc.c with your flags (it needs only a C11 compiler with
- * GCC/Clang builtins and the freestanding headers), and call the API.
+ * GCC/Clang builtins and the freestanding headers), and call the API. A port with
+ * threads or several CPUs may add the cache layer, liballoc_tcache.c (section 1,
+ * "Cache layer"); liballoc.c includes it itself, so copy it beside liballoc.c.
  *
  * Units: every size in this header is in BYTES unless it says PAGES. A page is
  * LIBALLOC_PAGE_SIZE bytes.
@@ -68,7 +74,7 @@
 #endif
 
 /* Requests whose block would exceed this many bytes are served by their own page
- * run straight from liballoc_alloc_page, and go straight back on free.
+ * run straight from the port's alloc_page, and go straight back on free.
  * Default 64 pages (256 KiB with 4 KiB pages). At most 1 GiB. */
 #ifndef LIBALLOC_HUGE_THRESHOLD
 #define LIBALLOC_HUGE_THRESHOLD (64u * LIBALLOC_PAGE_SIZE)
@@ -106,30 +112,48 @@
 #define LIBALLOC_SL_LOG2 5
 #endif
 
-/* Optional port macros (all default to nothing):
+/* Knobs of the core's internals (defaults fit every supported target):
+ *   LIBALLOC_DEBUG              defined: every internal precondition (the lock is held,
+ *                               a block is free and on its list, sizes are multiples
+ *                               of 16, ...) is checked, and a failed one traps
+ *                               (__builtin_trap). For tests and bring-up: it costs time.
+ *   LIBALLOC_ADDR_BITS          significant virtual-address bits on 64-bit targets
+ *                               (default 48): the page map covers that many; a pointer
+ *                               outside them is foreign. 57 for 5-level paging.
+ *   LIBALLOC_PAGEMAP_LEAF_BITS  log2 of the pages one page-map leaf covers (default
+ *                               15: a 4 KiB leaf of bits per 128 MiB with 4 KiB pages).
+ *
+ * Optional port macros (all default to nothing):
  *   LIBALLOC_SET_ERRNO(e)    store e (LIBALLOC_ENOMEM / LIBALLOC_EINVAL) in errno.
  *   LIBALLOC_ERROR_HANDLER   name of a liballoc_error_fn used as the default error
  *                            handler (see liballoc_set_error_handler).
- *   LIBALLOC_ENTROPY()       an expression yielding a random uint64_t, used once to
- *                            key the header check words; default: derived from the
- *                            heap's address (deterministic).
+ *   LIBALLOC_ENTROPY()       an expression yielding a random uint64_t, used once per
+ *                            heap to key its header check words; default: derived from
+ *                            the heap's address (deterministic).
  *   LIBALLOC_ENOMEM, LIBALLOC_EINVAL   errno values (default 12 and 22, as on Linux).
  *
- * Optional thread caches (for hosted ports with threads; kernel ports leave them
- * out and keep the plain locked path):
+ * Cache layer (optional; kernel ports without it keep the plain locked path). A cache
+ * of small free blocks in front of the DEFAULT heap (the malloc family), used without
+ * the heap lock; liballoc.c then includes liballoc_tcache.c. Per thread, for hosted
+ * ports with threads:
  *   LIBALLOC_THREAD_LOCAL    storage class of a per-thread variable, e.g.
  *                            __thread __attribute__((tls_model("initial-exec"))).
- *                            Defining it gives every thread a cache of small free
- *                            blocks (up to 4 KiB) used without taking the lock.
  *   LIBALLOC_THREAD_REGISTER()  called once per thread, without the lock, before its
  *                            cache is first used; the port arranges for
  *                            liballoc_thread_exit() to run when the thread ends.
  *                            It may allocate (those calls take the locked path).
+ * or per CPU, for kernels with several CPUs (the cache is used with interrupts off, so
+ * an interrupt handler may allocate too):
+ *   LIBALLOC_CPU_CACHES      the number of per-CPU caches (the most CPUs).
+ *   LIBALLOC_CPU_ID()        the running CPU's index, 0 .. LIBALLOC_CPU_CACHES - 1;
+ *                            called with interrupts off.
+ *   LIBALLOC_CPU_ENTER()     disable interrupts, returning the previous state as an
+ *                            unsigned long; LIBALLOC_CPU_LEAVE(state) restores it.
  *
  * Optional instrumentation macros, for tools that track blocks (e.g. Valgrind's
  * client requests VALGRIND_MALLOCLIKE_BLOCK / FREELIKE_BLOCK / RESIZEINPLACE_BLOCK).
  * They must not allocate and default to nothing; they run with the heap lock held,
- * or, on the thread-cache fast paths, in the thread that owns the block:
+ * or, on the cache layer's fast paths, in the thread that owns the block:
  *   LIBALLOC_ON_ALLOC(p, n, zeroed)   block p of n requested bytes handed out;
  *                                     zeroed: the caller (calloc) will return it all zero.
  *   LIBALLOC_ON_FREE(p, usable)       block p (usable bytes) is being freed; the core
@@ -164,9 +188,10 @@ extern "C" {
 /* ======================================================================== *
  * 2. The port contract
  *
- * A port supplies exactly these four functions. The core calls them and nothing
- * else, except memcpy and memset (which every C environment, hosted or not, must
- * provide: GCC and Clang emit calls to them even in freestanding code).
+ * The default heap (section 3) gets its memory and its lock from exactly these four
+ * functions, which the port supplies. The core calls them and nothing else, except
+ * memcpy and memset (which every C environment, hosted or not, must provide: GCC and
+ * Clang emit calls to them even in freestanding code).
  *
  * Preconditions common to all four:
  *   - They are called only from inside the allocator. alloc_page and free_page are
@@ -175,6 +200,9 @@ extern "C" {
  *   - They must not call back into the allocator (malloc, free, ...): the lock is
  *     held and the heap is mid-update. They may be called from any thread that
  *     calls the API.
+ * A broken promise the core can see (a run that is not page-aligned) is reported as
+ * LIBALLOC_E_PORT through the error handler; the run is handed back with free_page
+ * and the allocation fails cleanly.
  * ======================================================================== */
 
 /* Obtain `pages` (>= 1) contiguous pages of LIBALLOC_PAGE_SIZE bytes each.
@@ -216,31 +244,46 @@ int liballoc_free_page(void *addr, size_t pages);
 int liballoc_lock(void);
 int liballoc_unlock(void);
 
+/* The hooks of a heap instance (section 4), each with the port's own context: the
+ * same contract as the four functions above, with `ctx` passed through unchanged.
+ * alloc_page and free_page are required; lock and unlock are both given or both
+ * NULL (NULL: the heap is not locked, for one-thread use). The core copies the
+ * struct when the heap is created. */
+struct liballoc_port {
+	void *ctx;
+	void *(*alloc_page)(void *ctx, size_t pages);
+	int (*free_page)(void *ctx, void *addr, size_t pages);
+	int (*lock)(void *ctx);
+	int (*unlock)(void *ctx);
+};
+
 /* ======================================================================== *
- * 3. The API
+ * 3. The API (the default heap)
  *
- * Common guarantees of every allocating function below:
+ * Common guarantees of every allocating function below (and of the heap-instance
+ * functions of section 4, which behave the same on their heap):
  *   Alignment:   every returned pointer is aligned to 16 bytes (max_align_t on
  *                x86_64), whatever the size, or to the requested alignment if larger.
  *   Failure:     NULL, with errno = ENOMEM set through LIBALLOC_SET_ERRNO, when
  *                the size exceeds PTRDIFF_MAX, a size computation overflows, or the
- *                port has no pages (liballoc_alloc_page returned NULL).
+ *                port has no pages (alloc_page returned NULL).
  *   Complexity:  O(1): a bounded number of bitmap and list operations, independent
  *                of the number of live blocks and of the heap size, plus at most one
- *                liballoc_alloc_page call and (for new page runs) setting the page
- *                map bits of that run, and before it the return of the empty chunks
- *                kept as hysteresis (a number bounded by the configuration, one
- *                liballoc_free_page each). The bound is derived in the essay at the top
- *                of liballoc.c. Hardened mode adds O(size) canary/poison work;
+ *                alloc_page call for the block's run (and, for a new run, the calls
+ *                for page-map nodes its addresses need, and setting the page map bits
+ *                of that run), and before it the return of the empty chunks kept as
+ *                hysteresis (a number bounded by the configuration, one free_page
+ *                each). When the port has no pages, the heap gives back what it holds
+ *                unused and asks once more. The bound is derived in the essay at the
+ *                top of liballoc.c. Hardened mode adds O(size) canary/poison work;
  *                calloc and realloc add the O(size) memset/memcpy they imply.
- *   Thread-safety: every function takes liballoc_lock / liballoc_unlock around its
- *                work, so the API is thread-safe exactly when the port's lock is.
- *                With thread caches, malloc/calloc of up to 4 KiB and free of such
- *                blocks usually complete without the lock (O(1), no hook calls).
- *   Hooks:       the allocating functions may call liballoc_alloc_page (and
- *                liballoc_free_page to trim over-allocated aligned runs and to
- *                return empty chunks before growing); free may call
- *                liballoc_free_page. All take the lock.
+ *   Thread-safety: every function takes the heap's lock around its work, so the API
+ *                is thread-safe exactly when the port's lock is. With the cache
+ *                layer, malloc/calloc of up to 4592 bytes and free of such blocks
+ *                usually complete without the lock (O(1), no hook calls).
+ *   Hooks:       the allocating functions may call alloc_page (and free_page to trim
+ *                over-allocated aligned runs and to return empty chunks before
+ *                growing); free may call free_page. All take the lock.
  *   Algorithm:   two-level segregated fits (TLSF: M. Masmano, I. Ripoll, A. Crespo,
  *                J. Real, "TLSF: a New Dynamic Memory Allocator for Real-Time
  *                Systems", ECRTS 2004) with boundary-tag coalescing (D. Knuth, TAOCP
@@ -259,7 +302,7 @@ LIBALLOC_API void *LIBALLOC_PREFIX(malloc)(size_t size);
  * Misuse — a double free, a pointer the heap did not return (stack, static, an
  * interior pointer, another heap's block), a corrupted block header, and in hardened
  * mode an overwritten canary — is reported to the error handler with the pointer,
- * and the heap is left untouched by the bad call. May call liballoc_free_page. */
+ * and the heap is left untouched by the bad call. May call free_page. */
 LIBALLOC_API void LIBALLOC_PREFIX(free)(void *ptr);
 
 /* Allocate nmemb * size bytes, all zero. NULL + ENOMEM when the product
@@ -281,8 +324,8 @@ LIBALLOC_API void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t
 /* POSIX aligned allocation. `alignment` must be a power of two multiple of
  * sizeof(void *), else returns EINVAL; returns ENOMEM when out of memory. On
  * failure *memptr is left untouched and errno is not changed. Returns 0 on success.
- * Any power-of-two alignment the address space allows is supported (large
- * alignments take a page run trimmed with liballoc_free_page). */
+ * Any power-of-two alignment up to 2 GiB is supported (large alignments take a
+ * page run trimmed with free_page). */
 LIBALLOC_API int LIBALLOC_PREFIX(posix_memalign)(void **memptr, size_t alignment, size_t size);
 
 /* C11 aligned allocation: `alignment` must be a power of two (else NULL + EINVAL);
@@ -307,49 +350,59 @@ LIBALLOC_API size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr);
 
 /* ---- introspection and control (not prefixed) -------------------------- */
 
-/* Counters of the default heap. All sizes in bytes. Peaks are high-water marks
- * since start. */
+/* Counters of a heap (liballoc_stats: the default heap). All sizes in bytes. Peaks
+ * are high-water marks since the heap was created. */
 struct liballoc_stats {
-	size_t in_use;              /* bytes requested by live allocations */
-	size_t in_use_peak;         /* high-water mark of in_use */
-	size_t obtained;            /* bytes currently held from the port: chunks, huge runs, page map */
+	size_t in_use;              /* bytes requested by live allocations (object-cache slabs included) */
+	size_t in_use_peak;         /* high-water mark of in_use (see liballoc_stats for threads) */
+	size_t obtained;            /* bytes currently held from the port: chunks, huge runs, page map, the heap's own state */
 	size_t obtained_peak;       /* high-water mark of obtained */
 	size_t live_blocks;         /* live allocations */
 	size_t huge_blocks;         /* live allocations served by their own page run */
 	size_t free_bytes;          /* bytes in free blocks inside chunks */
 	size_t chunks;              /* page runs holding ordinary blocks */
-	size_t metadata;            /* bytes of page map nodes (part of obtained) */
-	size_t cached;              /* free blocks held in thread caches (ports with thread-local storage) */
+	size_t metadata;            /* bytes of page map nodes and heap state (part of obtained) */
+	size_t cached;              /* free blocks held in the cache layer (thread or CPU caches) */
+	size_t caches;              /* object caches of this heap */
+	size_t cache_slabs;         /* their slabs (blocks of this heap) */
+	size_t cache_objects;       /* their live objects */
 	size_t allocs;              /* successful allocations (malloc, calloc, realloc moves, ...) */
 	size_t frees;               /* successful frees */
 	size_t failed_allocs;       /* allocation requests that returned NULL */
 	size_t errors;              /* misuse and corruption reports */
-	size_t alloc_page_calls;    /* liballoc_alloc_page calls */
+	size_t alloc_page_calls;    /* alloc_page calls */
 	size_t alloc_page_failures; /* ... of which returned NULL */
-	size_t free_page_calls;     /* liballoc_free_page calls */
+	size_t free_page_calls;     /* free_page calls */
 	size_t free_page_failures;  /* ... of which returned non-zero */
-	size_t lock_calls;          /* successful liballoc_lock calls (== unlock calls) */
-	size_t lock_failures;       /* liballoc_lock or liballoc_unlock returned non-zero */
+	size_t lock_calls;          /* successful lock calls (== unlock calls) */
+	size_t lock_failures;       /* lock or unlock returned non-zero */
 };
 
-/* Copy the counters into *out. O(1). Thread-safe (takes the lock). Calls no page
- * hook. If the lock fails, *out is zeroed. */
+/* Copy the default heap's counters into *out. Takes the lock; calls no page hook. If
+ * the lock fails, *out is zeroed. O(1), plus O(threads) with thread caches: the
+ * other threads' counters not yet folded into the heap's are added as they are.
+ * in_use_peak is sampled whenever the heap lock is taken and when bins pass between
+ * thread caches; bytes a thread handed out from its own cache since then (at most
+ * what that cache holds) are not in it. */
 LIBALLOC_API void liballoc_stats(struct liballoc_stats *out);
 
 /* Error codes: reported to the error handler (misuse), returned by liballoc_check
  * (broken invariants). liballoc_strerror gives a one-line description. */
 enum liballoc_error {
 	LIBALLOC_OK = 0,
-	/* misuse, reported by free/realloc/malloc_usable_size */
+	/* misuse, reported by free/realloc/malloc_usable_size and the object caches */
 	LIBALLOC_E_FOREIGN_POINTER,  /* not inside this heap (stack, static, other heap, misaligned) */
 	LIBALLOC_E_INTERIOR_POINTER, /* inside a live block, but not its start */
-	LIBALLOC_E_DOUBLE_FREE,      /* the block is already free (free or realloc of freed memory) */
+	LIBALLOC_E_DOUBLE_FREE,      /* the block is already free */
+	LIBALLOC_E_REALLOC_FREED,    /* realloc or malloc_usable_size of a freed block */
 	LIBALLOC_E_HEADER,           /* a block header's check word is wrong: overwritten metadata */
-	LIBALLOC_E_OVERFLOW,         /* hardened: canary after the requested size overwritten */
+	LIBALLOC_E_OVERFLOW,         /* a write past the end of a block: the next header's boundary
+					tag, or (hardened) the canary after the requested size */
 	LIBALLOC_E_USE_AFTER_FREE,   /* hardened: poison of freed memory (or zero fill) modified */
 	LIBALLOC_E_FREE_LIST,        /* free-list links corrupted */
 	LIBALLOC_E_LOCK,             /* the lock or unlock hook failed */
-	LIBALLOC_E_PORT,             /* the port broke its contract (misaligned page run) */
+	LIBALLOC_E_PORT,             /* the port broke its contract (a run not page-aligned) */
+	LIBALLOC_E_WRONG_CACHE,      /* an object given to an object cache it does not belong to */
 	/* invariants, returned by liballoc_check */
 	LIBALLOC_E_BLOCK_SIZE,       /* a block size is misaligned, too small or overruns its chunk */
 	LIBALLOC_E_BOUNDARY_TAG,     /* a block's prev-size tag disagrees with its predecessor */
@@ -359,6 +412,7 @@ enum liballoc_error {
 	LIBALLOC_E_FREE_MISSING,     /* a free block is in no free list */
 	LIBALLOC_E_RUN,              /* a chunk/huge run header or run list is broken */
 	LIBALLOC_E_PAGEMAP,          /* the page map disagrees with the runs held */
+	LIBALLOC_E_SLAB,             /* an object cache's slab is inconsistent */
 	LIBALLOC_E_ACCOUNTING,       /* counters disagree with what the walk found */
 	LIBALLOC_E_COUNT
 };
@@ -367,32 +421,42 @@ enum liballoc_error {
 LIBALLOC_API const char *liballoc_strerror(int error);
 
 /* Walk every structure of the default heap — every chunk block by block, every free
- * list, the bitmaps, the huge runs, the page map bits of every run, the counters,
- * the calling thread's cache, and in hardened mode every canary and every poisoned
- * free block — and return LIBALLOC_OK or the code of the first broken invariant.
- * O(heap size). Takes the lock; calls no page hook. Does not call the error
- * handler. Thread-safe; but other threads' caches change without the lock, so while
- * other threads have caches (or after liballoc_fork_child) the totals of live,
- * in-use and cached blocks are not compared — every structure still is. */
+ * list, the bitmaps, the huge runs, the page map bits of every run, the object
+ * caches' slabs, the counters, the calling thread's cache, and in hardened mode every
+ * canary and every poisoned free block — and return LIBALLOC_OK or the code of the
+ * first broken invariant. O(heap size). Takes the lock; calls no page hook. Does not
+ * call the error handler. Thread-safe; but other threads' caches change without the
+ * lock, so while other threads have caches (or after liballoc_fork_child) the totals
+ * of live, in-use and cached blocks are not compared, nor the canaries of blocks such
+ * threads may free without the lock — every structure still is. */
 LIBALLOC_API int liballoc_check(void);
 
 /* Return every completely empty chunk (and any run whose earlier free_page failed)
- * to the port. Returns the number of bytes given back. O(number of chunks).
- * Takes the lock; calls liballoc_free_page. */
+ * to the port, after giving the calling thread's cached blocks and the cache layer's
+ * transfer stacks back to the heap. Returns the number of bytes given back.
+ * O(chunks + cached blocks). Takes the lock; calls free_page. */
 LIBALLOC_API size_t liballoc_trim(void);
 
 /* Error handler: called with the error code and the offending pointer (or the
  * address of the corrupted metadata), after the heap lock has been released, so it
  * may print, abort, longjmp, or even allocate. If it returns, the bad call is
  * abandoned without touching the heap (free does nothing, realloc returns NULL with
- * EINVAL, malloc_usable_size returns 0). */
+ * EINVAL, malloc_usable_size returns 0). One handler serves every heap. */
 typedef void (*liballoc_error_fn)(int error, void *ptr);
 
-/* Give the calling thread's cached blocks back to the heap and stop caching for this
- * thread (its later calls take the locked path). Ports with thread caches call it
- * when a thread ends (see LIBALLOC_THREAD_REGISTER); a no-op without them.
- * O(cached blocks), at most 64 per size class. Takes the lock; may call
- * liballoc_free_page. */
+/* Install a handler; NULL restores the port's default (LIBALLOC_ERROR_HANDLER, or,
+ * if the port has none, only counting in the stats' errors). Returns the previous
+ * handler. Thread-safe (an atomic exchange). */
+LIBALLOC_API liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler);
+
+/* Give the calling thread's (or, with per-CPU caches, the calling CPU's) cached
+ * blocks back to the heap and stop caching for this thread (its later calls take the
+ * locked path). Ports with thread caches call it when a thread ends (see
+ * LIBALLOC_THREAD_REGISTER); a kernel with per-CPU caches calls it on a CPU before
+ * that CPU goes offline. A no-op without the cache layer. O(cached blocks), at most
+ * 64 per size class. Takes the lock; may call free_page. If the lock fails, the
+ * failure is reported (LIBALLOC_E_LOCK), the cache is unlinked all the same and its
+ * blocks stay allocated (counted in stats.cached). */
 LIBALLOC_API void liballoc_thread_exit(void);
 
 /* Call in the child after fork() (the Linux port does, from its atfork handler),
@@ -403,10 +467,110 @@ LIBALLOC_API void liballoc_thread_exit(void);
  * thread caches. O(threads). Takes the lock; calls no page hook. */
 LIBALLOC_API void liballoc_fork_child(void);
 
-/* Install a handler; NULL restores the port's default (LIBALLOC_ERROR_HANDLER, or,
- * if the port has none, only counting in liballoc_stats.errors). Returns the
- * previous handler. Thread-safe. */
-LIBALLOC_API liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler);
+/* ======================================================================== *
+ * 4. Heap instances and object caches
+ *
+ * A heap instance is a heap of its own: its own free lists, page runs, page map,
+ * counters and lock, over its own port (liballoc_heap_create) or inside one fixed
+ * region (liballoc_heap_create_in). A kernel gives each process a heap and drops it
+ * whole at exit; a microkernel keeps its messages in a heap of their own. Heaps are
+ * independent: a block of one given to another's free or realloc is reported as a
+ * foreign pointer (LIBALLOC_E_FOREIGN_POINTER) and changes neither. Every guarantee
+ * of section 3 holds per heap (the cache layer fronts only the default heap: heap
+ * instances always take their lock). The algorithm is dlmalloc's mspaces / TLSF's
+ * pools / o1heap's instances in idea: one state per heap, nothing global.
+ *
+ * `heap` may be NULL in every function below except liballoc_heap_destroy: NULL is
+ * the default heap (the one the malloc family uses).
+ * ======================================================================== */
+
+typedef struct liballoc_heap liballoc_heap;
+
+/* A new, empty heap over `port`. Its state (about 8.5 KiB on 64-bit, 4 KiB on 32-bit)
+ * lives in pages from port->alloc_page, called under port->lock; the struct *port is
+ * copied. Returns NULL with errno EINVAL (alloc_page or free_page missing, or only
+ * one of lock/unlock given) or ENOMEM (no pages; or the lock failed; or the run was
+ * not page-aligned, which is also reported as LIBALLOC_E_PORT). O(1): one
+ * alloc_page call. Thread-safe. */
+LIBALLOC_API liballoc_heap *liballoc_heap_create(const struct liballoc_port *port);
+
+/* A heap inside [base, base + bytes): no hooks, no lock (one thread at a time; wrap
+ * it in your own lock), nothing ever returned. The heap's state (about 8.5 KiB on
+ * 64-bit, 4 KiB on 32-bit) is carved from the region's start; the rest (at most
+ * 1 GiB) is one chunk, with the same O(1) bounds as a paged heap, and pointers are
+ * validated by the region's bounds. base need not be aligned. Returns NULL with
+ * errno EINVAL if the region is too small for the state and one block. O(1). */
+LIBALLOC_API liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes);
+
+/* Drop a heap and everything still allocated in it: every page it holds (chunks,
+ * huge runs, page-map nodes, its own state) goes back through free_page, in O(runs +
+ * page-map nodes) hook calls, under the heap's lock; object caches of the heap go
+ * with it. A region heap returns nothing (the region is the caller's again). The
+ * handle must not be used afterwards. A free_page that fails is counted and reported
+ * as LIBALLOC_E_PORT (those pages are lost to the heap). NULL or the default heap:
+ * reported as LIBALLOC_E_FOREIGN_POINTER, nothing done. */
+LIBALLOC_API void liballoc_heap_destroy(liballoc_heap *heap);
+
+/* The malloc family on one heap: as malloc, free, calloc, realloc, aligned_alloc
+ * (alignment a power of two, else NULL + EINVAL) and malloc_usable_size of
+ * section 3, with the same failures, errno, complexity and hooks (the heap's own). */
+LIBALLOC_API void *liballoc_heap_malloc(liballoc_heap *heap, size_t size);
+LIBALLOC_API void liballoc_heap_free(liballoc_heap *heap, void *ptr);
+LIBALLOC_API void *liballoc_heap_calloc(liballoc_heap *heap, size_t nmemb, size_t size);
+LIBALLOC_API void *liballoc_heap_realloc(liballoc_heap *heap, void *ptr, size_t size);
+LIBALLOC_API void *liballoc_heap_memalign(liballoc_heap *heap, size_t alignment, size_t size);
+LIBALLOC_API size_t liballoc_heap_usable_size(liballoc_heap *heap, void *ptr);
+
+/* liballoc_check, liballoc_stats and liballoc_trim for one heap. */
+LIBALLOC_API int liballoc_heap_check(liballoc_heap *heap);
+LIBALLOC_API void liballoc_heap_stats(liballoc_heap *heap, struct liballoc_stats *out);
+LIBALLOC_API size_t liballoc_heap_trim(liballoc_heap *heap);
+
+/*
+ * Object caches (J. Bonwick, "The Slab Allocator: An Object-Caching Kernel Memory
+ * Allocator", USENIX Summer 1994): objects of one size carved from slabs, each slab
+ * one block of the heap, aligned to its own size so an object's slab is found by
+ * masking the address. No per-object header: a slab keeps a header, a bitmap of live
+ * objects and a free list through the free objects. Alloc and free are O(1) (plus,
+ * when a slab is needed or let go, one heap malloc or free). Empty slabs are kept as
+ * hysteresis (two per cache) and the rest go back to the heap. Objects are aligned to
+ * `align` (0: sizeof(void *); a power of two up to 4096). 100 000 objects of 48 bytes
+ * take 4 KiB slabs of 83 objects each: 1 205 slabs, 4.94 MB for 4.8 MB of objects.
+ * Misuse — an object of another cache or heap, an interior pointer, a double free —
+ * is reported (LIBALLOC_E_WRONG_CACHE, _INTERIOR_POINTER, _DOUBLE_FREE) and changes
+ * nothing. All functions take the heap's lock; thread-safe exactly when the heap is.
+ */
+typedef struct liballoc_cache liballoc_cache;
+
+/* A cache of objects of `size` bytes (1 .. 65536) aligned to `align`, in `heap`
+ * (NULL: the default heap). `name` (copied, at most 31 characters kept) names it in
+ * reports and stats. Returns NULL with errno EINVAL (bad size or alignment) or
+ * ENOMEM. O(1). */
+LIBALLOC_API liballoc_cache *liballoc_cache_create(liballoc_heap *heap, const char *name, size_t size, size_t align);
+
+/* One object (uninitialised), or NULL with errno ENOMEM. O(1). */
+LIBALLOC_API void *liballoc_cache_alloc(liballoc_cache *cache);
+
+/* Give an object back. NULL does nothing. Misuse is reported (see above). O(1). */
+LIBALLOC_API void liballoc_cache_free(liballoc_cache *cache, void *obj);
+
+/* Drop the cache and every slab it holds (live objects included) back to its heap.
+ * O(slabs). */
+LIBALLOC_API void liballoc_cache_destroy(liballoc_cache *cache);
+
+/* Counters of one cache. */
+struct liballoc_cache_stats {
+	const char *name;     /* as given to liballoc_cache_create (the cache's copy) */
+	size_t object_size;   /* bytes between objects (size rounded up to the alignment) */
+	size_t slab_bytes;    /* bytes per slab */
+	size_t per_slab;      /* objects per slab */
+	size_t objects;       /* live objects */
+	size_t slabs;         /* slabs held, empty ones included */
+	size_t empty_slabs;   /* slabs kept empty as hysteresis */
+};
+
+/* Copy one cache's counters into *out. O(1). Takes the heap's lock. */
+LIBALLOC_API void liballoc_cache_stats(liballoc_cache *cache, struct liballoc_cache_stats *out);
 
 #ifdef __cplusplus
 }

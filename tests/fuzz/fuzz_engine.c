@@ -30,7 +30,8 @@
 #define STALE 16
 #define BIT(e) (1u << (e))
 /* What a wrong pointer may be classified as when the model cannot tell more. */
-#define ANY_MISUSE (BIT(LIBALLOC_E_FOREIGN_POINTER) | BIT(LIBALLOC_E_INTERIOR_POINTER) | BIT(LIBALLOC_E_DOUBLE_FREE))
+#define ANY_MISUSE \
+	(BIT(LIBALLOC_E_FOREIGN_POINTER) | BIT(LIBALLOC_E_INTERIOR_POINTER) | BIT(LIBALLOC_E_DOUBLE_FREE) | BIT(LIBALLOC_E_REALLOC_FREED))
 
 struct slot {
 	unsigned char *p;  /* NULL: empty */

@@ -267,7 +267,7 @@ static void test_misuse_aborts(void **state)
 	expect_abort(double_free, "double free");
 	expect_abort(interior_free, "middle of a block");
 	expect_abort(stack_free, "not from this heap");
-	expect_abort(realloc_freed, "double free");
+	expect_abort(realloc_freed, "realloc or usable size of a freed block");
 }
 
 int main(void)

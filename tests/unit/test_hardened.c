@@ -151,7 +151,7 @@ static void test_double_free(void **state)
 	EXPECT_REPORT(LIBALLOC_E_DOUBLE_FREE, a, liballoc_free(a));
 	EXPECT_REPORT(LIBALLOC_E_DOUBLE_FREE, b, liballoc_free(b));
 	errno = 0;
-	EXPECT_REPORT(LIBALLOC_E_DOUBLE_FREE, b, assert_null(liballoc_realloc(b, 10)));
+	EXPECT_REPORT(LIBALLOC_E_REALLOC_FREED, b, assert_null(liballoc_realloc(b, 10)));
 	assert_int_equal(errno, EINVAL);
 	unsigned char *h = opaque(liballoc_malloc(THRESHOLD * 2));
 	tp.free_seen = 0;

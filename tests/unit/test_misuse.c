@@ -63,7 +63,7 @@ static void test_realloc_of_freed(void **state)
 	void *a = liballoc_malloc(64), *b = liballoc_malloc(64);
 	liballoc_free(a);
 	errno = 0;
-	EXPECT_CLEAN_REPORT(LIBALLOC_E_DOUBLE_FREE, a, assert_null(liballoc_realloc(a, 128)));
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_REALLOC_FREED, a, assert_null(liballoc_realloc(a, 128)));
 	assert_int_equal(errno, EINVAL);
 	liballoc_free(b);
 }
