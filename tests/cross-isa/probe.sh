@@ -27,8 +27,12 @@ libdir=$cmocka/usr/lib/$multiarch
 mkdir -p "$work" || skip "cannot create $work"
 src=$work/probe-$arch.c exe=$work/probe-$arch log=$work/probe-$arch.log
 # A cmocka test that passes only when it really ran: the byte order it reports
-# must be the one the compiler built for.
+# must be the one the compiler built for. It includes the hosted headers the unit
+# tests use (errno.h needs the kernel's asm headers for the target).
 cat >"$src" <<'PROBE'
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -46,6 +50,8 @@ static void byte_order(void **state)
 #else
 	assert_int_equal(first, 4);
 #endif
+	errno = ENOMEM;
+	assert_int_equal(errno, ENOMEM);
 }
 int main(void)
 {
