@@ -256,8 +256,9 @@ void liballoc_linux_thread_register(void)
  * every thread takes these locks in the order list -> FILE -> heap. No code holding
  * the heap lock waits for any other lock: the allocator calls only mmap/munmap and
  * futex under it, and a thread that waits for the heap lock in prepare holds only
- * the list lock, which no holder of the heap lock ever waits for. The child need
- * not release the list lock: glibc resets it in every multi-threaded fork.
+ * the list lock, which no holder of the heap lock ever waits for. The child does
+ * not release the list lock: glibc resets it in every multi-threaded fork, and so
+ * does the child handler, in case glibc's idea of "multi-threaded" differed.
  *
  * The prepare handler runs after the prepare handlers registered after it (glibc
  * runs them last-registered first); it is registered by this library's constructor,
@@ -287,6 +288,7 @@ void liballoc_linux_thread_register(void)
  */
 extern void _IO_list_lock(void) __attribute__((weak));   /* glibc exports these; elsewhere absent */
 extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
 
 static LIBALLOC_THREAD_LOCAL uint32_t fork_depth;
 static LIBALLOC_THREAD_LOCAL uint32_t fork_took;
@@ -349,6 +351,9 @@ static void after_fork_child(void)
 		lock_nest = 0;
 		fork_child_pending = false;
 		__atomic_store_n(&heap_lock, 0, __ATOMIC_RELEASE);
+		/* glibc has reset the list lock if it too saw threads; make sure. */
+		if (_IO_list_resetlock)
+			_IO_list_resetlock();
 		liballoc_fork_child();
 		return;
 	}
