@@ -38,4 +38,11 @@ uint64_t liballoc_linux_entropy(void);
 
 #include "liballoc.h"
 
+/* glibc's malloc_trim(pad), exported by the port (glibc.c) with the rest of
+ * glibc's malloc API (mallopt, mallinfo2, mallinfo, malloc_stats, malloc_info;
+ * <malloc.h> declares those): gives every empty chunk back to the system through
+ * liballoc_trim(), whatever pad asks to keep. Returns 1 if any memory was
+ * released, else 0. O(chunks); takes the heap lock; thread-safe. */
+int malloc_trim(size_t pad);
+
 #endif
