@@ -17,7 +17,7 @@ static const struct multiboot_mmap_entry *entry_at(const void *map, uint32_t len
 
 size_t x86_pmm_storage_words(uint64_t top)
 {
-	uint64_t frames = (top + X86_FRAME_SIZE - 1) >> X86_FRAME_SHIFT;
+	uint64_t frames = (top >> X86_FRAME_SHIFT) + ((top & (X86_FRAME_SIZE - 1)) != 0);  /* no wrap near 2^64 */
 	return flat_pages_words(frames < X86_PMM_MAX_FRAMES ? (size_t)frames : X86_PMM_MAX_FRAMES);
 }
 
