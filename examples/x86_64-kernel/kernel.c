@@ -30,6 +30,7 @@
 
 #define MiB 0x100000ull
 #define HEAP_PAGES (HEAP_BYTES / X86_64_PAGE_SIZE)
+#define IRQ_ALLOCS 100u  /* kmalloc/kfree pairs per CPU in its timer interrupt */
 #define PMM_FRAMES ((16ull << 30) / X86_FRAME_SIZE)  /* RAM managed: up to 16 GiB (1 MiB of bitmaps) */
 
 extern char kernel_phys_start[], kernel_phys_end[], kernel_text_start[], kernel_text_end[], kernel_rodata_end[];
@@ -41,7 +42,7 @@ static struct x86_64_vmm vmm;
 static struct x86_64_mm mm = {&pmm, &vmm, true};
 static struct x86_64_heap_ops heap_ops;
 static uint64_t table_limit;  /* page tables come from below: reachable through PHYS_MAP */
-static uint64_t ram_top;      /* end of the RAM the PMM manages: PHYS_MAP covers [0, ram_top) */
+static uint64_t ram_top;      /* end of the RAM the PMM manages: PHYS_MAP covers the RAM below */
 uint64_t kernel_pml4;
 struct cpu cpus[MAX_CPUS];
 unsigned ncpus = 1;
@@ -196,7 +197,19 @@ static void invalidate(void *ctx, uintptr_t va)
 
 static bool touch_faults(volatile unsigned char *addr) { return cpu_touch_faults(addr); }
 
-static void paging_start(uint64_t lapic_phys)
+/* Map the frames of [pa, pa + bytes) below ram_top at PHYS_MAP, each once. */
+static bool map_phys(uint64_t pa, uint64_t bytes)
+{
+	uint64_t end = pa >= ram_top || bytes > ram_top - pa ? ram_top : pa + bytes;
+	for (pa &= ~(uint64_t)(X86_64_PAGE_SIZE - 1); pa < end; pa += X86_64_PAGE_SIZE) {
+		int r = x86_64_vmm_map(&vmm, (uintptr_t)(PHYS_MAP + pa), pa, X86_64_PTE_WRITE | X86_64_PTE_NX);
+		if (r != X86_64_VMM_OK && r != X86_64_VMM_EEXIST)
+			return false;
+	}
+	return true;
+}
+
+static void paging_start(const struct multiboot_info *mbi, uint64_t lapic_phys)
 {
 	uintptr_t text = (uintptr_t)kernel_text_start, text_end = (uintptr_t)kernel_text_end;
 	uintptr_t rodata_end = (uintptr_t)kernel_rodata_end;
@@ -218,8 +231,20 @@ static void paging_start(uint64_t lapic_phys)
 		ok = x86_64_vmm_map(&vmm, va, pa, flags) == X86_64_VMM_OK;
 	}
 	require(ok, "vmm: the kernel image mapped at KERNEL_VMA");
-	for (uint64_t pa = 0; pa < ram_top && ok; pa += X86_64_PAGE_SIZE)
-		ok = x86_64_vmm_map(&vmm, (uintptr_t)(PHYS_MAP + pa), pa, X86_64_PTE_WRITE | X86_64_PTE_NX) == X86_64_VMM_OK;
+	/* RAM at PHYS_MAP: the first MiB (BIOS data, the AP trampoline, QEMU's boot
+	 * information) and every available range of the memory map, but not the
+	 * holes between them (device memory must not be mapped write-back). */
+	ok = map_phys(0, MiB);
+	const char *e = phys_read(mbi->mmap_addr), *end = e + ((mbi->flags & MULTIBOOT_INFO_MMAP) ? mbi->mmap_length : 0);
+	for (; ok && e + sizeof(struct multiboot_mmap_entry) <= end; e += ((const struct multiboot_mmap_entry *)e)->size + 4) {
+		const struct multiboot_mmap_entry *m = (const void *)e;
+		if (m->size < 20)
+			break;
+		if (m->type == MULTIBOOT_MEMORY_AVAILABLE)
+			ok = map_phys(m->addr, m->len);
+	}
+	if (!(mbi->flags & MULTIBOOT_INFO_MMAP))
+		ok = ok && map_phys(MiB, ram_top - MiB);
 	require(ok, "vmm: all RAM mapped at PHYS_MAP");
 	require(x86_64_vmm_map(&vmm, (uintptr_t)LAPIC_VA, lapic_phys,
 			       X86_64_PTE_WRITE | X86_64_PTE_NX | X86_64_PTE_PCD | X86_64_PTE_PWT) == X86_64_VMM_OK,
@@ -227,7 +252,7 @@ static void paging_start(uint64_t lapic_phys)
 	x86_64_write_cr3(root);
 	kernel_pml4 = root;
 	table_limit = ram_top;
-	kprintf("x86_64: paging: PML4 at %08llx, kernel image at %016llx, RAM [0, %09llx) at %016llx, %lu tables; "
+	kprintf("x86_64: paging: PML4 at %08llx, kernel image at %016llx, RAM below %09llx at %016llx, %lu tables; "
 		"the lower half unmapped\n",
 		(unsigned long long)root, (unsigned long long)(KERNEL_VMA + ks), (unsigned long long)ram_top,
 		(unsigned long long)PHYS_MAP, vmm.tables);
@@ -311,7 +336,9 @@ void timer_tick(void)
 		kfree(b->p);
 		b->p = NULL;
 	}
-	if (irq_alloc_on) {
+	/* At most IRQ_ALLOCS per CPU: under TCG a slow phase takes more ticks, and
+	 * more allocations would make it slower still. */
+	if (irq_alloc_on && c->irq_allocs < IRQ_ALLOCS) {
 		b->n = 16 + (size_t)((c->ticks * 2654435761u) % 1000);
 		b->seed = (unsigned char)c->ticks;
 		b->p = kmalloc(b->n);
@@ -446,7 +473,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	require(!(mbi->flags & MULTIBOOT_INFO_MMAP) || mbi->mmap_addr >= TRAMPOLINE_PHYS + 0x1000 || mmap_end <= TRAMPOLINE_PHYS,
 		"the AP trampoline page does not hold the memory map");
 
-	paging_start(lapic_phys);
+	paging_start(mbi, lapic_phys);
 	if (crash)
 		(void)*(volatile uint32_t *)(uintptr_t)0xDEAD0000u;  /* unmapped: the handler reports and fails */
 
@@ -504,7 +531,12 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		kprintf("x86_64: liballoc_check: %s\n", liballoc_strerror(broken));
 	liballoc_trim();
 	liballoc_stats(&st);
+	kprintf("liballoc stats (all CPUs, whole run): in_use_peak=%lu obtained_peak=%lu allocs=%lu frees=%lu failed=%lu "
+		"errors=%lu alloc_page=%lu free_page=%lu lock=%lu cached=%lu\n",
+		st.in_use_peak, st.obtained_peak, st.allocs, st.frees, st.failed_allocs, st.errors, st.alloc_page_calls,
+		st.free_page_calls, st.lock_calls, st.cached);
 	check(st.in_use == 0 && st.live_blocks == 0, "nothing live at the end");
+	check(st.errors == 0, "no misuse reported");
 	ballast_return();
 	size_t free_now = x86_pmm_free_frames(&pmm), held = x86_64_heap_pages();
 	kprintf("x86_64: frames: %lu free at boot, %lu free now; handed out: 1 PML4 + %lu page tables + %lu heap pages "

@@ -37,6 +37,7 @@ struct cpu {
 	uint64_t irq_allocs;
 	/* Counters of the concurrent phases. */
 	uint64_t ops, allocs, frees, reallocs, sent, received, foreign_reallocs, checks_run, null_seen;
+	uint64_t loop_start, loop_end;       /* cpu 0's tick count when this CPU entered and left the loop */
 	uint64_t rng;
 } __attribute__((aligned(64)));
 

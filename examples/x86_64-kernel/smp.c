@@ -19,13 +19,13 @@
  *             what another allocated), runs liballoc_check now and then, while
  *             every timer interrupt also allocates; the CPUs count how many of
  *             them are inside the loop at once (it must reach all of them).
- *   exhaust   every CPU allocates until kmalloc returns NULL, then frees the
- *             next CPU's blocks; trim; every frame is back in the PMM; then the
- *             same again (recovery), which must get as far as the first time.
  *   unmapped  a huge block read on every CPU (each TLB holds its pages) is
  *             freed on the BSP; every CPU's touch of it must fault: the
  *             shootdown reached them all. The same for chunks given back by
  *             liballoc_trim.
+ *   exhaust   every CPU allocates until kmalloc returns NULL, then frees the
+ *             next CPU's blocks; trim; every frame is back in the PMM; then the
+ *             same again (recovery), which must get as far as the first time.
  * Then smp_offline: each AP flushes its cache (liballoc_thread_exit), leaves the
  * shootdown set and halts.
  */
@@ -341,17 +341,24 @@ static void slot_op(struct cpu *c, struct pattern_block *s)
 	}
 }
 
+/* `now` CPUs are inside the loop (seen on entry and before each operation):
+ * the most ever seen at once must be all of them. */
+static void note_active(uint32_t now)
+{
+	for (uint32_t m = LOAD(max_active); now > m;)
+		if (__atomic_compare_exchange_n(&max_active, &m, now, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+}
+
 static void mixed(unsigned cpu)
 {
 	struct cpu *c = &cpus[cpu];
 	struct ring *in = &rings[cpu], *out = &rings[(cpu + 1) % ncpus];
 	smp_barrier();
-	uint32_t now = __atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL);
+	c->loop_start = cpus[0].ticks;
+	note_active(__atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL));
 	for (unsigned op = 0; op < mixed_ops; op++) {
-		now = LOAD(active);
-		for (uint32_t m = LOAD(max_active); now > m;)
-			if (__atomic_compare_exchange_n(&max_active, &m, now, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				break;
+		note_active(LOAD(active));
 		c->ops++;
 		unsigned k = (unsigned)pattern_below(&c->rng, 100);
 		if (k < 12)
@@ -366,6 +373,7 @@ static void mixed(unsigned cpu)
 		}
 	}
 	__atomic_sub_fetch(&active, 1, __ATOMIC_ACQ_REL);
+	c->loop_end = cpus[0].ticks;
 	smp_barrier();  /* nobody sends any more: drain what was handed to us */
 	while (receive(c, in))
 		;
@@ -552,19 +560,23 @@ static void unmapped(unsigned cpu)
 
 /* ---- the phases ---------------------------------------------------------------------------------- */
 
-/* Lock acquisitions, contended ones and shootdowns since the last call. */
+/* Print the heap lock's acquisitions (and contended ones) and the shootdowns
+ * since the last call (NULL: only start counting). */
 static void phase_costs(const char *phase)
 {
-	static uint64_t acquired, contended, requests;
+	static uint64_t acquired, contended, requests, ticks;
 	const struct x86_64_spinlock *l = x86_64_heap_lock();
 	struct x86_64_tlb_stats t;
 	x86_64_tlb_get_stats(&t);
-	kprintf("x86_64: %s: heap lock %llu acquisitions (%llu contended), %llu shootdowns, %llu ticks\n", phase,
-		(unsigned long long)(l->acquired - acquired), (unsigned long long)(l->contended - contended),
-		(unsigned long long)(t.requests - requests), (unsigned long long)cpus[0].ticks);
+	if (phase)
+		kprintf("x86_64:   %s: heap lock taken %llu times (%llu waited), %llu shootdowns, %llu ms on cpu 0's timer\n",
+			phase, (unsigned long long)(l->acquired - acquired), (unsigned long long)(l->contended - contended),
+			(unsigned long long)(t.requests - requests),
+			(unsigned long long)((cpus[0].ticks - ticks) * 1000 / TIMER_HZ));
 	acquired = l->acquired;
 	contended = l->contended;
 	requests = t.requests;
+	ticks = cpus[0].ticks;
 }
 
 static void irq_allocs(bool on)
@@ -594,7 +606,9 @@ void smp_tests(uint64_t seed, unsigned ops)
 	uint64_t acquired0 = l->acquired, contended0 = l->contended;
 
 	kprintf("x86_64: concurrent phase: lock hand-over between cpu 0 and cpu 1\n");
+	phase_costs(NULL);
 	smp_run(lock_phase);
+	phase_costs("lock");
 
 	kprintf("x86_64: concurrent phase: %u CPUs x %u kmalloc/krealloc/kfree operations, blocks handed to the next CPU, "
 		"timer interrupts allocating\n",
@@ -609,10 +623,13 @@ void smp_tests(uint64_t seed, unsigned ops)
 	liballoc_stats(&st);
 	check(st.in_use == 0 && st.live_blocks == 0, "nothing live after the concurrent phase");
 
+	kprintf("x86_64: concurrent phase: freed and trimmed pages must fault on every CPU\n");
+	smp_run(unmapped);
+	phase_costs("unmapped");
+
 	kprintf("x86_64: concurrent phase: every CPU allocates until kmalloc returns NULL\n");
 	liballoc_stats(&st);
 	size_t failed = st.failed_allocs;
-	phase_costs("before");
 	smp_run(ex_alloc);
 	phase_costs("exhaust");
 	size_t first = ex_total();
@@ -634,17 +651,16 @@ void smp_tests(uint64_t seed, unsigned ops)
 	phase_costs("free own");
 	all_back("after recovery");
 
-	kprintf("x86_64: concurrent phase: freed and trimmed pages must fault on every CPU\n");
-	smp_run(unmapped);
 
 	struct x86_64_tlb_stats tlb;
 	x86_64_tlb_get_stats(&tlb);
 	for (unsigned i = 0; i < ncpus; i++) {
 		const struct cpu *c = &cpus[i];
-		kprintf("x86_64: cpu %u (APIC %u): %llu ops: %llu alloc, %llu free, %llu realloc; handed %llu blocks on, freed "
-			"%llu from the previous CPU (%llu kreallocated first); %llu allocations in timer interrupts (%llu ticks); "
-			"shootdowns served: %llu by IPI, %llu while spinning; %llu expected page faults\n",
-			i, c->local.apic_id, (unsigned long long)c->ops, (unsigned long long)c->allocs,
+		kprintf("x86_64: cpu %u (APIC %u): %llu ops (ticks %llu..%llu): %llu alloc, %llu free, %llu realloc; handed "
+			"%llu blocks on, freed %llu from the previous CPU (%llu kreallocated first); %llu allocations in timer "
+			"interrupts (%llu ticks); shootdowns served: %llu by IPI, %llu while spinning; %llu expected page faults\n",
+			i, c->local.apic_id, (unsigned long long)c->ops, (unsigned long long)c->loop_start,
+			(unsigned long long)c->loop_end, (unsigned long long)c->allocs,
 			(unsigned long long)c->frees, (unsigned long long)c->reallocs, (unsigned long long)c->sent,
 			(unsigned long long)c->received, (unsigned long long)c->foreign_reallocs,
 			(unsigned long long)c->irq_allocs, (unsigned long long)c->ticks,

@@ -8,8 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -316,10 +318,21 @@ static void *spinner(void *arg)
 	return NULL;
 }
 
+static void deadlock(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test_shootdown_while_spinning: deadlock (no answer within 20 s)\n";
+	ssize_t w = write(2, msg, sizeof msg - 1);
+	(void)w;
+	_exit(1);
+}
+
 static void test_shootdown_while_spinning(void **state)
 {
 	(void)state;
 	pthread_t t;
+	signal(SIGALRM, deadlock);  /* the wait below has no timeout of its own */
+	alarm(20);
 	spinner_online = spinner_got_lock = 0;
 	x86_64_tlb_cpu_online();
 	x86_64_spin_lock(&heap_lock);
@@ -334,6 +347,7 @@ static void test_shootdown_while_spinning(void **state)
 	x86_64_tlb_get_stats(&st);
 	assert_true(st.by_poll[3] == 1 && st.by_ipi[3] == 0);
 	assert_int_equal(spinner_got_lock, 0);
+	alarm(0);
 	x86_64_spin_unlock(&heap_lock);
 	pthread_join(t, NULL);
 	assert_int_equal(spinner_got_lock, 1);
