@@ -301,7 +301,7 @@ static void lock_checks(void)
 	/* Wait until the timer has raised its vector: it must stay pending, not run. */
 	uint64_t ticks = c->ticks;
 	bool pending = false;
-	for (unsigned long spin = 0; spin < 50000000ul && !pending; spin++)
+	for (unsigned long spin = 0; spin < 5000000ul && !pending; spin++)  /* a tick is 10 ms */
 		pending = lapic_pending(TIMER_VECTOR);
 	check(pending && c->ticks == ticks, "lock: the timer interrupt waits while the lock is held");
 	check(liballoc_unlock() == 0 && irq_on(), "lock: the outermost unlock restores interrupts");

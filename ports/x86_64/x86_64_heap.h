@@ -99,11 +99,12 @@ struct x86_64_heap_ops {
  * (for tests). Returns 0, or -1 on bad arguments. O(pages / 32). */
 int x86_64_heap_init(const struct x86_64_heap_ops *ops, uintptr_t base, size_t pages, uint32_t *storage);
 
-/* Pages handed to liballoc right now (alloc_page minus free_page). O(1). */
+/* Pages handed to liballoc right now (alloc_page minus free_page). O(1). Read
+ * without the lock: exact while no CPU is inside the allocator. */
 size_t x86_64_heap_pages(void);
 
 /* Inconsistencies the hooks met and survived: an unmap or frame_free that failed
- * on a page the hooks had mapped. 0 in a correct kernel. O(1). */
+ * on a page the hooks had mapped. 0 in a correct kernel. O(1), as above. */
 size_t x86_64_heap_errors(void);
 
 /* Nesting depth of the heap lock on the calling CPU (0: this CPU does not hold
