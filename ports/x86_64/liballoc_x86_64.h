@@ -24,10 +24,11 @@
  * CPU before it goes offline, gives that CPU's cached blocks back to the heap.
  * A core without the layer ignores these macros and takes the locked path.
  */
-#define LIBALLOC_CPU_CACHES X86_64_MAX_CPUS   /* array size: CPU indices 0..15 */
+#define LIBALLOC_CPU_CACHES 16               /* array size: CPU indices 0..15 */
 #define LIBALLOC_CPU_ID() x86_64_cpu_index()  /* %gs:8, the dense index set at CPU start */
 #define LIBALLOC_CPU_ENTER() x86_64_irq_save() /* saved RFLAGS; interrupts off */
 #define LIBALLOC_CPU_LEAVE(s) x86_64_irq_restore(s)
+_Static_assert(LIBALLOC_CPU_CACHES == X86_64_MAX_CPUS, "one cache per possible CPU index");
 
 /* Supplied by the kernel: report a misuse (double free, bad pointer, corrupted
  * header) on its console. Called after the heap lock is released. */
