@@ -2,8 +2,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "x86_pmm.h"
 
-#define FOUR_GIB ((uint64_t)1 << 32)
-
 /* The map entry at byte `off`, or NULL past the end or at a malformed entry
  * (size below 20 or running past the map: stop rather than read garbage). */
 static const struct multiboot_mmap_entry *entry_at(const void *map, uint32_t length, uint32_t off)
@@ -19,7 +17,7 @@ static const struct multiboot_mmap_entry *entry_at(const void *map, uint32_t len
 
 size_t x86_pmm_storage_words(uint64_t top)
 {
-	uint64_t frames = (top + X86_FRAME_SIZE - 1) >> X86_FRAME_SHIFT;
+	uint64_t frames = (top >> X86_FRAME_SHIFT) + ((top & (X86_FRAME_SIZE - 1)) != 0);  /* no wrap near 2^64 */
 	return flat_pages_words(frames < X86_PMM_MAX_FRAMES ? (size_t)frames : X86_PMM_MAX_FRAMES);
 }
 
@@ -28,9 +26,9 @@ uint64_t x86_mmap_top(const void *map, uint32_t length)
 	const struct multiboot_mmap_entry *e;
 	uint64_t top = 0;
 	FOR_EACH_ENTRY(map, length, e) {
-		if (e->type != MULTIBOOT_MEMORY_AVAILABLE || e->addr >= FOUR_GIB || e->len == 0)
+		if (e->type != MULTIBOOT_MEMORY_AVAILABLE || e->addr >= X86_PMM_PHYS_LIMIT || e->len == 0)
 			continue;
-		uint64_t end = e->len > FOUR_GIB - e->addr ? FOUR_GIB : e->addr + e->len;
+		uint64_t end = e->len > X86_PMM_PHYS_LIMIT - e->addr ? X86_PMM_PHYS_LIMIT : e->addr + e->len;
 		if (end > top)
 			top = end;
 	}
@@ -82,7 +80,7 @@ size_t x86_pmm_init_mmap(struct x86_pmm *pmm, const void *map, uint32_t length, 
 void x86_pmm_reserve(struct x86_pmm *pmm, uint64_t base, uint64_t bytes)
 {
 	uint64_t n;
-	if (clip(base, bytes, FOUR_GIB, &n))
+	if (clip(base, bytes, X86_PMM_PHYS_LIMIT, &n))
 		flat_pages_reserve(&pmm->frames, (uintptr_t)base, n);
 }
 
@@ -138,28 +136,28 @@ size_t x86_pmm_init_multiboot(struct x86_pmm *pmm, uint32_t mbi_phys, x86_phys_r
 	return pmm->frames.free;
 }
 
-uint32_t x86_pmm_alloc(struct x86_pmm *pmm)
+x86_paddr x86_pmm_alloc(struct x86_pmm *pmm)
 {
-	return (uint32_t)(uintptr_t)flat_pages_alloc(&pmm->frames, 1, UINTPTR_MAX);
+	return (x86_paddr)(uintptr_t)flat_pages_alloc(&pmm->frames, 1, UINTPTR_MAX);
 }
 
-uint32_t x86_pmm_alloc_run(struct x86_pmm *pmm, size_t count)
+x86_paddr x86_pmm_alloc_run(struct x86_pmm *pmm, size_t count)
 {
-	return (uint32_t)(uintptr_t)flat_pages_alloc(&pmm->frames, count, UINTPTR_MAX);
+	return (x86_paddr)(uintptr_t)flat_pages_alloc(&pmm->frames, count, UINTPTR_MAX);
 }
 
-uint32_t x86_pmm_alloc_below(struct x86_pmm *pmm, size_t count, uint64_t limit)
+x86_paddr x86_pmm_alloc_below(struct x86_pmm *pmm, size_t count, uint64_t limit)
 {
 	uintptr_t lim = limit > (uint64_t)UINTPTR_MAX ? UINTPTR_MAX : (uintptr_t)limit;
-	return (uint32_t)(uintptr_t)flat_pages_alloc(&pmm->frames, count, lim);
+	return (x86_paddr)(uintptr_t)flat_pages_alloc(&pmm->frames, count, lim);
 }
 
-int x86_pmm_free(struct x86_pmm *pmm, uint32_t phys, size_t count)
+int x86_pmm_free(struct x86_pmm *pmm, x86_paddr phys, size_t count)
 {
 	return flat_pages_free(&pmm->frames, (void *)(uintptr_t)phys, count);
 }
 
-bool x86_pmm_allocated(const struct x86_pmm *pmm, uint32_t phys)
+bool x86_pmm_allocated(const struct x86_pmm *pmm, x86_paddr phys)
 {
 	return flat_pages_given(&pmm->frames, phys);
 }
