@@ -212,33 +212,36 @@ static inline int tc_sound(const heap *h, const blk *b, size_t i, int full)
 			 tc_bin_down(bsize(b)) == i && slack_of(b) == SLACK_CACHED);
 }
 
-/* A damaged bin: drop it (its blocks counted as lost), report `blame`, return b
- * (the popped block, or NULL if the head itself was damaged). */
-__attribute__((noinline, cold)) static blk *tc_drop(heap *h, tcache *tc, tbin *bin, blk *b, void *blame)
+/* A damaged bin: drop it (its blocks counted as lost), report `code` at `blame`,
+ * return b (the popped block, or NULL if the head itself was damaged). */
+__attribute__((noinline, cold)) static blk *tc_drop(heap *h, tcache *tc, tbin *bin, blk *b, int code, void *blame)
 {
 	STORE(tc->lost, tc->lost + bin->n - (b != NULL));
 	bin->head = NULL;
 	STORE(bin->n, 0);
-	report_now(h, LIBALLOC_E_FREE_LIST, blame);
+	report_now(h, code, blame);
 	return b;
 }
 
 /*
  * Pop the head of bin i, whose soundness was checked when it became the head (its
- * predecessor's link, or a push); `full`: check it completely as well. Its link is
- * checked before it becomes the head: a forged one is reported against the block
- * holding it, and the chain behind is abandoned (counted as lost). NULL only if
- * the head itself fails. Inlined: it is most of malloc's fast path.
+ * predecessor's link, or a push); `full`: check it completely as well, else only
+ * its slack word, which must still say "cached" (one compare: a write just before
+ * a freed block's payload is caught before the block is handed out again, as glibc
+ * checks the size word of a block it takes). Its link is checked before it becomes
+ * the head: a forged one is reported against the block holding it, and the chain
+ * behind is abandoned (counted as lost). NULL only if the head itself fails.
+ * Inlined: it is most of malloc's fast path.
  */
 __attribute__((always_inline)) static inline blk *tc_pop(heap *h, tcache *tc, size_t i, int full)
 {
 	tbin *bin = &tc->bin[i];
 	blk *b = bin->head;
-	if (full && !tc_sound(h, b, i, 1))
-		return tc_drop(h, tc, bin, NULL, b);
+	if (full ? !tc_sound(h, b, i, 1) : slack_of(b) != SLACK_CACHED)
+		return tc_drop(h, tc, bin, NULL, LIBALLOC_E_HEADER, payload(b));
 	blk *nx = tc_next(h, b);
 	if (nx && !tc_sound(h, nx, i, full))
-		return tc_drop(h, tc, bin, b, payload(b));
+		return tc_drop(h, tc, bin, b, LIBALLOC_E_FREE_LIST, payload(b));
 	bin->head = nx;
 	STORE(bin->n, bin->n - 1);
 	return b;

@@ -446,15 +446,19 @@ static void ex_free(unsigned cpu, unsigned owner)
 	ex_list[owner] = NULL;
 }
 
+/* Each CPU's cache keeps blocks it freed (pinning their chunks): liballoc_trim gives
+ * the calling CPU's back, so every CPU trims after freeing. */
 static void ex_free_next(unsigned cpu)
 {
 	ex_free(cpu, (cpu + 1) % ncpus);
+	liballoc_trim();
 	smp_barrier();
 }
 
 static void ex_free_own(unsigned cpu)
 {
 	ex_free(cpu, cpu);
+	liballoc_trim();
 	smp_barrier();
 }
 
@@ -506,6 +510,8 @@ static void touch_pages(unsigned char *p, size_t n, const char *what)
 static void unmapped(unsigned cpu)
 {
 	static size_t base;
+	liballoc_trim();  /* this CPU's cached blocks would pin the chunks the trim test expects back */
+	smp_barrier();
 	if (cpu == 0) {
 		shared_n = 2 * LIBALLOC_HUGE_THRESHOLD;
 		shared_a = kmalloc(shared_n);
