@@ -113,6 +113,9 @@
 /* A huge block keeps the offset from its run to its header in its size word, below
  * 4 GiB, which caps the alignment a huge block can have. */
 #define MAX_ALIGN  ((size_t)1 << 31)
+/* The quarantine (section 10): freed blocks held back from reuse, at most this many
+ * (and LIBALLOC_QUARANTINE_BYTES). */
+#define QUAR_SLOTS 64u
 /* The most bytes of a region a region heap uses: one chunk. */
 #define REGION_MAX ((size_t)1 << 30)
 
@@ -173,7 +176,8 @@ _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 &&
  *          marks the sentinel ending a chunk); huge block: byte offset from its run
  *          to this header, a multiple of 16. ORed with the flags below.
  *   slack  live block: usable bytes beyond the requested size (so requested =
- *          size - 16 - slack); SLACK_CACHED: held in the cache layer; free: 0.
+ *          usable - slack); SLACK_CACHED: held in the cache layer; SLACK_FREED:
+ *          freed, held in the quarantine; free: 0.
  *   check  keyed hash of the header's address and `size`. It leaves out `prev`,
  *          which the predecessor's merges rewrite under the lock while the block's
  *          owner may be validating it without the lock, and `slack`, which the
@@ -183,6 +187,12 @@ _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 &&
  * to another free block; block.prev == size of the predecessor; a free block is
  * in exactly the list its size maps to; F_ZERO only on free blocks. A live block's
  * size and check change only under the lock; its slack only by its owner.
+ *
+ * A block with F_REQ ends with a trailer (struct trail, TRAIL bytes): who asked for
+ * it (the requester: the caller of malloc, or a file:line a kernel passes) and, once
+ * freed into the quarantine, who freed it. Blocks get one only while requesters are
+ * recorded (liballoc_record_requesters), so without recording the header is the only
+ * metadata. The trailer is not usable: usable() stops before it.
  */
 typedef struct blk {
 	uint32_t prev;
@@ -195,8 +205,17 @@ _Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
 #define F_USED 1u   /* block is live, cached by the cache layer, or a sentinel */
 #define F_HUGE 2u   /* block owns a huge run */
 #define F_ZERO 4u   /* free block whose payload beyond the links is all zero */
+#define F_REQ  8u   /* live (or quarantined) block with a trailer naming its requester */
 #define F_MASK 15u
 #define SLACK_CACHED UINT32_MAX
+#define SLACK_FREED  (UINT32_MAX - 1)
+
+typedef struct trail {
+	const void *site;      /* the requester */
+	const void *freed_at;  /* who freed it (quarantined blocks) */
+} trail;
+#define TRAIL ((size_t)16)
+_Static_assert(sizeof(trail) <= TRAIL, "the trailer must fit 16 bytes");
 
 /* Free-list links, in the first payload bytes of a free block (the cache layer uses
  * `next` only). */
@@ -280,6 +299,9 @@ struct liballoc_heap {
 	size_t own_pages;                     /* pages of this struct (heap_create), else 0 */
 	size_t tc_in_use;                     /* in-use bytes the cache layer folded in without the lock */
 	struct liballoc_cache *caches;        /* object caches (section 14) */
+	blk *quar[QUAR_SLOTS];                /* the quarantine: a ring of freed blocks, oldest at quar_head */
+	uint32_t quar_head, quar_n;
+	size_t quar_bytes;                    /* their usable bytes */
 	struct liballoc_stats st;
 	int ready;                            /* initialised (the default heap: lazily) */
 #ifdef LIBALLOC_DEBUG
@@ -293,17 +315,23 @@ typedef struct liballoc_heap heap;
 static heap g_heap;  /* the default heap */
 #define G (&g_heap)
 
-/* A misuse or corruption found under the lock, reported after unlocking. */
+/* One API call's record: its requester (the site recorded in new blocks' trailers
+ * and in freed ones', NULL when requesters are not recorded), and a misuse or
+ * corruption found under the lock, reported after unlocking. */
 typedef struct fault {
 	int code;
 	void *ptr;
+	const void *site;
 } fault;
+#define NO_FAULT {0, NULL, NULL}
 
 #ifdef LIBALLOC_ERROR_HANDLER
 static liballoc_error_fn g_handler = LIBALLOC_ERROR_HANDLER;
 #else
 static liballoc_error_fn g_handler;
 #endif
+/* Record requesters in new blocks (liballoc_record_requesters): on in hardened mode. */
+static int g_record = LIBALLOC_HARDENED;
 
 /* ==== 3. Helpers and check words ========================================= */
 
@@ -364,11 +392,24 @@ static inline int run_ok(const heap *h, const run *r)
 
 static inline size_t usable(const blk *b)
 {
+	size_t trailer = b->size & F_REQ ? TRAIL : 0;
 	if (b->size & F_HUGE) {
 		const run *r = huge_run(b);
-		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b));
+		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b)) - trailer;
 	}
-	return bsize(b) - HDR;
+	return bsize(b) - HDR - trailer;
+}
+
+/* The trailer of an F_REQ block, right after its usable bytes. */
+static inline trail *trail_of(const blk *b) { return (trail *)(void *)((char *)payload(b) + usable(b)); }
+
+static inline void set_trail(const blk *b, const void *site)
+{
+	if (b->size & F_REQ) {
+		trail *t = trail_of(b);
+		t->site = site;
+		t->freed_at = NULL;
+	}
 }
 
 /* Bytes the user asked for (the requested size of a live block). */
@@ -425,7 +466,7 @@ static int hook_unlock(heap *h)
 	return h->port.unlock ? h->port.unlock(h->port.ctx) : 0;
 }
 
-static size_t give_back(heap *h);
+static size_t give_back(heap *h, fault *f);
 
 /* Give pages back (lock held); false if the port refused them (they stay counted). */
 static int port_free(heap *h, void *a, size_t pages)
@@ -451,7 +492,7 @@ static void *port_alloc(heap *h, size_t pages, fault *f)
 	void *p = hook_alloc(h, pages);
 	if (!p) {
 		STAT(h->st.alloc_page_failures++);
-		if (!give_back(h))
+		if (!give_back(h, f))
 			return NULL;
 		STAT(h->st.alloc_page_calls++);
 		if ((p = hook_alloc(h, pages)) == NULL) {
@@ -675,7 +716,7 @@ static int links_ok(const heap *h, const blk *b, fault *f)
 static void remove_free(heap *h, blk *b)
 {
 	unsigned fl, sl;
-	fault ignored = {0, NULL};
+	fault ignored = NO_FAULT;
 	ASSERT(LOCKED(h) && !used(b) && links_ok(h, b, &ignored));
 	mapping(bsize(b), &fl, &sl);
 	blk *n = demangle(h, L(b)->next), *p = demangle(h, L(b)->prev);
@@ -936,8 +977,8 @@ static blk *chunk_new(heap *h, size_t bs, fault *f)
 }
 
 /* Return the chunk whose only (free, listed) block is b. On free_page failure
- * the chunk stays, listed and counted as empty; trim retries. Returns bytes freed. */
-static size_t chunk_release(heap *h, blk *b)
+ * the chunk stays, listed and counted as empty; trim retries. */
+static void chunk_release(heap *h, blk *b)
 {
 	run *r = chunk_of_first(b);
 	size_t pages = r->pages, size = bsize(b);
@@ -953,7 +994,7 @@ static size_t chunk_release(heap *h, blk *b)
 	if (port_free(h, r, pages)) {
 		h->chunk_bytes -= pages * PAGE;
 		STAT(h->st.chunks--);
-		return pages * PAGE;
+		return;
 	}
 	run_link(h, &h->chunks, r, pages, 0, RUN_CHUNK);
 	hdr_set(h, b, 0, size, 0);
@@ -961,30 +1002,27 @@ static size_t chunk_release(heap *h, blk *b)
 	pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	insert_free(h, b);
 	mark_empty(h, b, 1);
-	return 0;
 }
 
 /*
  * Give every empty chunk back: when the heap must grow (no free block holds the
  * request, so neither does any empty chunk kept as hysteresis: the heap should not
  * hold memory that cannot serve while it asks for more), and on trim. They lead
- * the chunk list: O(chunks released), one hook call each. Returns the bytes freed.
- * A region heap has nothing to give back.
+ * the chunk list: O(chunks released), one hook call each. A region heap has
+ * nothing to give back.
  */
-static size_t release_empties(heap *h)
+static void release_empties(heap *h)
 {
-	size_t bytes = 0;
 	if (h->hi)
-		return 0;
+		return;
 	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
 		nx = r->next;
 		blk *b = chunk_first(r);
 		if (used(b) || !whole(b))
 			break;
 		mark_empty(h, b, -1);
-		bytes += chunk_release(h, b);  /* if free_page fails, back at the front, counted */
+		chunk_release(h, b);  /* if free_page fails, back at the front, counted */
 	}
-	return bytes;
 }
 
 /* ==== 9. Huge runs ======================================================= */
@@ -995,7 +1033,7 @@ static size_t release_empties(heap *h)
 static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 {
 	/* at least one payload byte, so the payload lies inside the run */
-	size_t need = n + canary_room() ? n + canary_room() : 1;
+	size_t extra = f->site ? TRAIL : 0, need = n + canary_room() + extra ? n + canary_room() + extra : 1;
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
 	ASSERT(LOCKED(h) && is_pow2(align));
 	if (h->hi || align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
@@ -1018,13 +1056,14 @@ static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 	}
 	blk *b = blk_of(a);
 	size_t off = (size_t)((char *)b - r);
-	if ((size_t)(r + pages * PAGE - a) - n > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE, f)) {
+	if ((size_t)(r + pages * PAGE - a) - n - extra > UINT32_MAX || !pm_ensure(h, (uintptr_t)r, pages * PAGE, f)) {
 		run_drop(h, (run *)r, pages, off);
 		return NULL;
 	}
 	pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	run_link(h, &h->huges, (run *)r, pages, off, RUN_HUGE);
-	hdr_set(h, b, 0, off | F_USED | F_HUGE, (size_t)(r + pages * PAGE - a) - n);
+	hdr_set(h, b, 0, off | F_USED | F_HUGE | (extra ? F_REQ : 0), (size_t)(r + pages * PAGE - a) - n - extra);
+	set_trail(b, f->site);
 	STAT(h->st.huge_blocks++);
 	return a;
 }
@@ -1034,7 +1073,7 @@ static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
  * the page map exactly if it was before: a freed huge block's run keeps its block
  * header, marked free, so a second free is still a double free; a run that never
  * entered the page map (its construction failed) stays out of it. */
-static size_t huge_release(heap *h, run *r)
+static void huge_release(heap *h, run *r)
 {
 	size_t pages = r->pages, off = r->aux;
 	blk *b = (blk *)((char *)r + off);
@@ -1044,26 +1083,28 @@ static size_t huge_release(heap *h, run *r)
 	pm_set(h, (uintptr_t)r, pages * PAGE, 0);
 	__builtin_memset(b, 0, HDR);
 	__builtin_memset(r, 0, RUN_HDR);
-	if (run_drop(h, r, pages, off))
-		return pages * PAGE;
-	if (mapped) {
+	if (!run_drop(h, r, pages, off) && mapped) {
 		hdr_set(h, b, 0, off | F_HUGE, 0);
 		pm_set(h, (uintptr_t)r, pages * PAGE, 1);
 	}
-	return 0;
 }
 
-/* Return every empty chunk and retry every dead run (lock held); the bytes given
- * back. O(empty chunks + huge runs). */
-static size_t give_back(heap *h)
+static void quarantine_evict(heap *h, fault *f);
+
+/* Empty the quarantine, return every empty chunk and retry every dead run (lock
+ * held); the bytes given back. O(quarantined blocks + empty chunks + huge runs). */
+static size_t give_back(heap *h, fault *f)
 {
-	size_t bytes = release_empties(h);
+	size_t before = h->st.obtained;
+	while (h->quar_n)
+		quarantine_evict(h, f);
+	release_empties(h);
 	for (run *r = h->huges.next, *nx; r != &h->huges; r = nx) {
 		nx = r->next;
 		if (r->kind == RUN_DEAD)
-			bytes += huge_release(h, r);
+			huge_release(h, r);
 	}
-	return bytes;
+	return before - h->st.obtained;
 }
 
 /* ==== 10. Block operations (lock held) =================================== */
@@ -1158,10 +1199,17 @@ static blk *take(heap *h, size_t need, size_t grow, fault *f)
 {
 	ASSERT(LOCKED(h) && need % 16 == 0 && grow % 16 == 0);
 	blk *b = find_free(h, need);
-	if (!b && grow)
+	if (!b && grow) {
+		uint32_t quarantined = h->quar_n;
 		release_empties(h);
+		if ((b = chunk_new(h, grow, f)) != NULL)
+			return b;
+		/* Out of pages, the quarantine went back (give_back): use what it freed. */
+		if (!quarantined || h->quar_n || (b = find_free(h, need)) == NULL)
+			return NULL;
+	}
 	if (!b)
-		return grow ? chunk_new(h, grow, f) : NULL;
+		return NULL;
 	if (!verify(h, b, f) || !links_ok(h, b, f))
 		return NULL;
 	remove_free(h, b);
@@ -1219,9 +1267,9 @@ static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero,
  */
 static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, fault *f)
 {
-	size_t size = bsize(b);
+	size_t size = bsize(b), extra = f->site ? TRAIL : 0;
 	uint32_t zero = b->size & F_ZERO;
-	ASSERT(LOCKED(h) && !used(b) && size >= bs && bs == block_size(n));
+	ASSERT(LOCKED(h) && !used(b) && size >= bs && bs == block_size(n) + extra);
 	blk *nx = verified_next(h, b, f);
 	if (!nx) {
 		untake(h, b);
@@ -1233,7 +1281,8 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 	}
 	if (!fill_intact(b, size, zero))
 		set_fault(f, LIBALLOC_E_USE_AFTER_FREE, payload(b));  /* reported; the block is still sound */
-	hdr_set(h, b, b->prev, size | F_USED, size - HDR - n);
+	hdr_set(h, b, b->prev, size | F_USED | (extra ? F_REQ : 0), size - HDR - extra - n);
+	set_trail(b, f->site);
 	canary_set(h, b);
 	count_alloc(h, n);
 	if (dirty)
@@ -1247,7 +1296,7 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	ASSERT(LOCKED(h) && is_pow2(align) && align >= ALIGN);
 	if (n > MAX_REQUEST)
 		return NULL;
-	size_t bs = block_size(n);
+	size_t bs = block_size(n) + (f->site ? TRAIL : 0);
 	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
 		void *p = huge_alloc(h, n, align, f);
 		if (p) {
@@ -1369,7 +1418,7 @@ static inline blk *live_block(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
 	if (((uintptr_t)p & (ALIGN - 1)) || !owns(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
-	    slack_of(b) == SLACK_CACHED || (!bsize(b) && !(b->size & F_HUGE)) || !canary_ok(h, b))
+	    slack_of(b) >= SLACK_FREED || (!bsize(b) && !(b->size & F_HUGE)) || !canary_ok(h, b))
 		return NULL;
 	return b;
 }
@@ -1381,7 +1430,7 @@ static int lookup(const heap *h, void *p, blk **out)
 	if ((*out = live_block(h, p)) != NULL)
 		return LIBALLOC_OK;
 	if (!((uintptr_t)p & (ALIGN - 1)) && owns(h, (uintptr_t)b) && hdr_ok(h, b)) {
-		if (!used(b) || slack_of(b) == SLACK_CACHED)
+		if (!used(b) || slack_of(b) >= SLACK_FREED)
 			return LIBALLOC_E_DOUBLE_FREE;
 		if (bsize(b) || (b->size & F_HUGE))
 			return LIBALLOC_E_OVERFLOW;  /* only the canary failed */
@@ -1389,8 +1438,24 @@ static int lookup(const heap *h, void *p, blk **out)
 	return classify(h, (uintptr_t)p);
 }
 
+/* What a free of chunk block b checks before it changes anything: the next
+ * header's boundary tag (a write past b's end), and both neighbours, which a merge
+ * would rewrite. *nx, *pv: the verified neighbours (pv NULL at a chunk's start). */
+static int free_checks(const heap *h, blk *b, blk **nx, blk **pv, fault *f)
+{
+	int ok;
+	if (overflowed(b)) {
+		set_fault(f, LIBALLOC_E_OVERFLOW, payload(b));
+		return 0;
+	}
+	*nx = verified_next(h, b, f);
+	*pv = verified_prev(h, b, &ok, f);
+	return *nx && ok;
+}
+
 /* Free block b (looked up); `counted`: its bytes still count as in use (false for
- * blocks coming back from the cache layer, already counted as freed). */
+ * blocks coming back from the cache layer or the quarantine, already counted as
+ * freed). */
 static void release(heap *h, blk *b, int counted, fault *f)
 {
 	ASSERT(LOCKED(h) && used(b));
@@ -1406,20 +1471,17 @@ static void release(heap *h, blk *b, int counted, fault *f)
 		size_t bs = usable(b) + HDR;
 		if (bs > h->huge_threshold && bs <= LIBALLOC_HUGE_THRESHOLD_MAX)
 			h->huge_threshold = bs;
-		LIBALLOC_ON_FREE(payload(b), usable(b));
-		count_free(h, requested(b));
-		STAT(h->st.huge_blocks--);
+		if (counted) {
+			LIBALLOC_ON_FREE(payload(b), usable(b));
+			count_free(h, requested(b));
+			STAT(h->st.huge_blocks--);
+		}
 		huge_release(h, r);
 		return;
 	}
 	size_t size = bsize(b);
-	int ok;
-	if (overflowed(b)) {  /* the next header's tag: a write past b's end */
-		set_fault(f, LIBALLOC_E_OVERFLOW, payload(b));
-		return;
-	}
-	blk *nx = verified_next(h, b, f), *pv = verified_prev(h, b, &ok, f);
-	if (!nx || !ok)
+	blk *nx, *pv;
+	if (!free_checks(h, b, &nx, &pv, f))
 		return;
 	if (counted) {  /* a block from the cache layer was reported when it was cached */
 		LIBALLOC_ON_FREE(payload(b), usable(b));
@@ -1448,12 +1510,67 @@ static void release(heap *h, blk *b, int counted, fault *f)
 	}
 }
 
+/*
+ * The quarantine. For a block whose requester is recorded (every block in hardened
+ * mode, by default), a free that reaches the lock does not release it at once: it stays USED in
+ * its chunk (or huge run), marked SLACK_FREED, its usable bytes poisoned (hardened,
+ * chunk blocks), the freeing site in its trailer, in a ring of at most QUAR_SLOTS
+ * blocks and LIBALLOC_QUARANTINE_BYTES usable bytes. A second free of it — even one
+ * that comes after the program would have got the same address back — is reported
+ * as a double free, with both sites; a write into it is found when it leaves (its
+ * poison is checked then) and by liballoc_check. When the ring or the budget is
+ * full the oldest is released for real; give_back and trim empty it. O(1) per free
+ * plus the eviction of one block (hardened: the O(size) poison a free pays anyway).
+ */
+static int quarantines(const blk *b) { return b->size & F_REQ; }
+
+/* Release the oldest quarantined block (lock held). */
+static void quarantine_evict(heap *h, fault *f)
+{
+	blk *b = h->quar[h->quar_head];
+	ASSERT(LOCKED(h) && h->quar_n && slack_of(b) == SLACK_FREED);
+	h->quar_head = (h->quar_head + 1) % QUAR_SLOTS;
+	h->quar_n--;
+	h->quar_bytes -= usable(b);
+	if (LIBALLOC_HARDENED && !(b->size & F_HUGE) && !filled(payload(b), POISON, usable(b)) && !f->code)
+		set_fault(f, LIBALLOC_E_USE_AFTER_FREE, payload(b));
+	STORE(b->slack, 0);
+	release(h, b, 0, f);
+}
+
+static void quarantine(heap *h, blk *b, fault *f)
+{
+	size_t u = usable(b);
+	blk *nx, *pv;
+	ASSERT(LOCKED(h) && used(b));
+	if (!(b->size & F_HUGE) && !free_checks(h, b, &nx, &pv, f))  /* as release() checks */
+		return;
+	LIBALLOC_ON_FREE(payload(b), u);
+	count_free(h, requested(b));
+	if (b->size & F_HUGE)
+		STAT(h->st.huge_blocks--);
+	STORE(b->slack, SLACK_FREED);
+	if (b->size & F_REQ)
+		trail_of(b)->freed_at = f->site;
+	if (!(b->size & F_HUGE))
+		poison(payload(b), u);
+	if (h->quar_n == QUAR_SLOTS)
+		quarantine_evict(h, f);
+	h->quar[(h->quar_head + h->quar_n) % QUAR_SLOTS] = b;
+	h->quar_n++;
+	h->quar_bytes += u;
+	while (h->quar_n > 1 && h->quar_bytes > LIBALLOC_QUARANTINE_BYTES)
+		quarantine_evict(h, f);
+}
+
 static void h_free(heap *h, void *p, fault *f)
 {
 	blk *b;
 	int e = lookup(h, p, &b);
 	if (e)
 		set_fault(f, e, p);
+	else if (quarantines(b))
+		quarantine(h, b, f);
 	else
 		release(h, b, 1, f);
 }
@@ -1461,11 +1578,12 @@ static void h_free(heap *h, void *p, fault *f)
 /* Resize live block b to n bytes without moving it, if possible. */
 static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
-	size_t old = requested(b);
+	size_t old = requested(b), extra = b->size & F_REQ ? TRAIL : 0;
+	trail keep_trail = extra ? *trail_of(b) : (trail){NULL, NULL};  /* it moves with the end */
 	ASSERT(LOCKED(h) && used(b) && n <= MAX_REQUEST);
 	if (b->size & F_HUGE) {
 		run *r = huge_run(b);
-		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room(), PAGE);
+		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room() + extra, PAGE);
 		size_t have = usable(b);
 		if (n + canary_room() > have || block_size(n) <= h->huge_threshold / 2)
 			return 0;  /* grow: move; much smaller: move into a chunk */
@@ -1478,7 +1596,7 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			r->check = run_hash(h, r);
 		}
 	} else {
-		size_t size = bsize(b), bs = block_size(n);
+		size_t size = bsize(b), bs = block_size(n) + extra;
 		if (bs > h->huge_threshold)
 			return 0;
 		if (overflowed(b)) {
@@ -1512,9 +1630,14 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			carve_tail(h, b, bs, size, 0, nx);
 			size = bs;
 		}
-		b->size = (uint32_t)(size | F_USED);
+		b->size = (uint32_t)(size | F_USED | (b->size & F_REQ));
 	}
 	hdr_set(h, b, b->prev, b->size, usable(b) - n);
+	if (extra) {  /* the trailer at the new end; realloc's caller is the requester now */
+		*trail_of(b) = keep_trail;
+		if (f->site)
+			trail_of(b)->site = f->site;
+	}
 	canary_set(h, b);
 	LIBALLOC_ON_RESIZE(payload(b), old, n);
 	add_in_use(h, n - old);
@@ -1526,7 +1649,7 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 /* Totals found by liballoc_check's walk (section 15), compared with the counters at
  * the end; the cache layer adds what its caches hold. */
 typedef struct tally {
-	size_t in_use, live, huge, cached, free_blocks, free_bytes, chunks, empty, empty_bytes, obtained;
+	size_t in_use, live, huge, cached, quarantined, free_blocks, free_bytes, chunks, empty, empty_bytes, obtained;
 } tally;
 
 /*
@@ -1535,12 +1658,12 @@ typedef struct tally {
  * included here and nowhere else. It uses the block operations above and gives the
  * API below exactly these (without it they are the empty versions that follow, and
  * the default heap takes the locked path like every other heap):
- *   tc_alloc(n)              malloc's fast path: a cached block for n bytes, or NULL
- *   tc_free(b, slow)         free's fast path for live block b of the default heap;
+ *   tc_alloc(n, site)        malloc's fast path: a cached block for n bytes, or NULL
+ *   tc_free(b, slow, site)   free's fast path for live block b of the default heap;
  *                            slow: it may make room in a full bin (taking the lock);
  *                            0: free it under the lock instead
- *   tc_resize(p, n)          realloc of p within its block without the lock; 0: no
- *   tc_alloc_unlocked(n)     malloc's slow path before the lock: register the thread
+ *   tc_resize(p, n, site)    realloc of p within its block without the lock; 0: no
+ *   tc_alloc_unlocked(n, site)  malloc's slow path before the lock: register the thread
  *                            or adopt a bin passed on by another thread; NULL: lock
  *   tc_alloc_locked(...)     malloc's path under the lock (refill a bin), or h_alloc
  *   tc_reclaim(h, f)         lock held: the calling thread's cached blocks and the
@@ -1549,6 +1672,7 @@ typedef struct tally {
  *   tc_check(h, want, others)  lock held: walk the calling thread's cache, add every
  *                            cache's counters to *want; *others: other caches exist
  *   TC_RACY_BLOCK            blocks up to this size may change state without the lock
+ * (site: the requester, recorded in a block's trailer if it has one).
  * and defines liballoc_thread_exit and liballoc_fork_child.
  */
 #if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
@@ -1557,10 +1681,32 @@ typedef struct tally {
 #else
 #define TC_LAYER 0
 #define TC_RACY_BLOCK ((size_t)0)
-static inline void *tc_alloc(size_t n) { (void)n; return NULL; }
-static inline int tc_free(blk *b, int slow) { (void)b; (void)slow; return 0; }
-static inline int tc_resize(void *p, size_t n) { (void)p; (void)n; return 0; }
-static inline void *tc_alloc_unlocked(size_t n) { (void)n; return NULL; }
+static inline void *tc_alloc(size_t n, const void *site)
+{
+	(void)n;
+	(void)site;
+	return NULL;
+}
+static inline int tc_free(blk *b, int slow, const void *site)
+{
+	(void)b;
+	(void)slow;
+	(void)site;
+	return 0;
+}
+static inline int tc_resize(void *p, size_t n, const void *site)
+{
+	(void)p;
+	(void)n;
+	(void)site;
+	return 0;
+}
+static inline void *tc_alloc_unlocked(size_t n, const void *site)
+{
+	(void)n;
+	(void)site;
+	return NULL;
+}
 static inline void *tc_alloc_locked(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
 	return h_alloc(h, n, align, dirty, f);
@@ -1612,7 +1758,7 @@ static void report(const fault *f)
 /* Report a misuse found without the lock (counted in h's errors). */
 static void report_now(heap *h, int code, void *ptr)
 {
-	fault f = {code, ptr};
+	fault f = {code, ptr, NULL};
 	count_error(h);
 	report(&f);
 }
@@ -1719,7 +1865,7 @@ liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
 
 void liballoc_heap_destroy(liballoc_heap *h)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	size_t lost = 0;
 	if (!h || h == G) {
 		report_now(G, LIBALLOC_E_FOREIGN_POINTER, h);
@@ -1764,6 +1910,8 @@ void liballoc_heap_destroy(liballoc_heap *h)
  * The *_on functions below are that pattern once for any heap; the malloc family
  * calls them on the default heap, after the cache layer's fast path, and the
  * liballoc_heap_* functions on the heap they are given (NULL: the default heap).
+ * `site` is the requester recorded in new blocks (and the freeing site of blocks
+ * freed into the quarantine): NULL while requesters are not recorded.
  */
 static void *nomem(void *p)
 {
@@ -1774,14 +1922,17 @@ static void *nomem(void *p)
 
 static inline heap *heap_of(liballoc_heap *h) { return h ? h : G; }
 
+/* The requester of the public function this expands in, if recorded. */
+#define CALLER() (LOAD(g_record) ? __builtin_return_address(0) : NULL)
+
 /* Allocate n bytes aligned to `align` (a power of two >= 16) under the lock, the
  * default heap through the cache layer's slow path. NULL on failure, errno
  * untouched: callers differ (posix_memalign must not set it). */
-__attribute__((noinline)) static void *alloc_on(heap *h, size_t n, size_t align, size_t *dirty)
+__attribute__((noinline)) static void *alloc_on(heap *h, size_t n, size_t align, size_t *dirty, const void *site)
 {
-	fault f = {0, NULL};
+	fault f = {0, NULL, site};
 	void *p;
-	if (TC_LAYER && h == G && align <= ALIGN && (p = tc_alloc_unlocked(n)) != NULL) {
+	if (TC_LAYER && h == G && align <= ALIGN && (p = tc_alloc_unlocked(n, site)) != NULL) {
 		if (dirty)
 			*dirty = n;
 		return p;
@@ -1798,11 +1949,11 @@ __attribute__((noinline)) static void *alloc_on(heap *h, size_t n, size_t align,
 /* free off the fast path: into the cache layer after making room, else under the
  * lock, where ptr is looked up anew, page map first (another thread may have freed
  * it, and unmapped its run, since the fast path looked). */
-__attribute__((noinline)) static void free_on(heap *h, void *ptr)
+__attribute__((noinline)) static void free_on(heap *h, void *ptr, const void *site)
 {
-	fault f = {0, NULL};
+	fault f = {0, NULL, site};
 	blk *b;
-	if (TC_LAYER && h == G && (b = live_block(h, ptr)) != NULL && tc_free(b, 1))
+	if (TC_LAYER && h == G && (b = live_block(h, ptr)) != NULL && tc_free(b, 1, site))
 		return;
 	if (!enter(h)) {
 		report_now(h, LIBALLOC_E_LOCK, ptr);
@@ -1812,46 +1963,53 @@ __attribute__((noinline)) static void free_on(heap *h, void *ptr)
 	leave(h, &f);
 }
 
-static void *malloc_on(heap *h, size_t n)
+static inline void free_any(heap *h, void *ptr, const void *site)
 {
-	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
-	if (__builtin_expect(p != NULL, 1))
-		return p;
-	return nomem(alloc_on(h, n, ALIGN, NULL));
+	if (TC_LAYER && h == G) {
+		blk *b = live_block(G, ptr);
+		if (__builtin_expect(b && tc_free(b, 0, site), 1))
+			return;
+	}
+	free_on(h, ptr, site);
 }
 
-static void *calloc_on(heap *h, size_t nmemb, size_t size)
+static inline void *malloc_on(heap *h, size_t n, const void *site)
+{
+	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
+	if (__builtin_expect(p != NULL, 1))
+		return p;
+	return nomem(alloc_on(h, n, ALIGN, NULL, site));
+}
+
+static void *calloc_on(heap *h, size_t nmemb, size_t size, const void *site)
 {
 	size_t n, dirty = 0;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
+	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
 	if (p)
 		dirty = n;  /* cached blocks are never known to be zero */
 	else
-		p = alloc_on(h, n, ALIGN, &dirty);
+		p = alloc_on(h, n, ALIGN, &dirty, site);
 	if (p)
 		__builtin_memset(p, 0, min_sz(dirty, n));
 	return nomem(p);
 }
 
-static void *realloc_on(heap *h, void *ptr, size_t size)
+static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
 {
-	fault f = {0, NULL};
+	fault f = {0, NULL, site};
 	void *q = NULL;
 	size_t copy = 0;
 	int moved = 0, e;
 	blk *b;
 	if (!ptr)
-		return malloc_on(h, size);
+		return malloc_on(h, size, site);
 	if (size == 0) {
-		if (h == G)
-			LIBALLOC_PREFIX(free)(ptr);
-		else
-			free_on(h, ptr);
+		free_any(h, ptr, site);
 		return NULL;
 	}
-	if (TC_LAYER && h == G && tc_resize(ptr, size))
+	if (TC_LAYER && h == G && tc_resize(ptr, size, site))
 		return ptr;
 	if (!enter(h))
 		return nomem(NULL);
@@ -1868,10 +2026,7 @@ static void *realloc_on(heap *h, void *ptr, size_t size)
 	leave(h, &f);
 	if (moved) {  /* copy outside the lock, then free the old block */
 		__builtin_memcpy(q, ptr, copy);
-		if (h == G)
-			LIBALLOC_PREFIX(free)(ptr);
-		else
-			free_on(h, ptr);
+		free_any(h, ptr, site);
 	}
 	if (!q)
 		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
@@ -1880,7 +2035,7 @@ static void *realloc_on(heap *h, void *ptr, size_t size)
 
 static size_t usable_size_on(heap *h, void *ptr)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	size_t n = 0;
 	blk *b;
 	int e;
@@ -1894,39 +2049,38 @@ static size_t usable_size_on(heap *h, void *ptr)
 	return n;
 }
 
+static void *memalign_on(heap *h, size_t alignment, size_t size, const void *site)
+{
+	return nomem(alloc_on(h, size, alignment < ALIGN ? ALIGN : alignment, NULL, site));
+}
+
 /* ---- the malloc family on the default heap ---- */
 
-void *LIBALLOC_PREFIX(malloc)(size_t size) { return malloc_on(G, size); }
+void *LIBALLOC_PREFIX(malloc)(size_t size) { return malloc_on(G, size, CALLER()); }
 
 void LIBALLOC_PREFIX(free)(void *ptr)
 {
-	if (!ptr)
-		return;
-	if (TC_LAYER) {
-		blk *b = live_block(G, ptr);
-		if (__builtin_expect(b && tc_free(b, 0), 1))
-			return;
-	}
-	free_on(G, ptr);
+	if (ptr)
+		free_any(G, ptr, CALLER());
 }
 
-void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size) { return calloc_on(G, nmemb, size); }
+void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size) { return calloc_on(G, nmemb, size, CALLER()); }
 
-void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size) { return realloc_on(G, ptr, size); }
+void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size) { return realloc_on(G, ptr, size, CALLER()); }
 
 void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	return realloc_on(G, ptr, n);
+	return realloc_on(G, ptr, n, CALLER());
 }
 
 int LIBALLOC_PREFIX(posix_memalign)(void **memptr, size_t alignment, size_t size)
 {
 	if (alignment % sizeof(void *) || !is_pow2(alignment))
 		return LIBALLOC_EINVAL;
-	void *p = alloc_on(G, size, alignment < ALIGN ? ALIGN : alignment, NULL);
+	void *p = alloc_on(G, size, alignment < ALIGN ? ALIGN : alignment, NULL, CALLER());
 	if (!p)
 		return LIBALLOC_ENOMEM;
 	*memptr = p;
@@ -1939,7 +2093,7 @@ void *LIBALLOC_PREFIX(aligned_alloc)(size_t alignment, size_t size)
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
-	return nomem(alloc_on(G, size, alignment < ALIGN ? ALIGN : alignment, NULL));
+	return memalign_on(G, alignment, size, CALLER());
 }
 
 void *LIBALLOC_PREFIX(memalign)(size_t alignment, size_t size)
@@ -1951,16 +2105,16 @@ void *LIBALLOC_PREFIX(memalign)(size_t alignment, size_t size)
 	size_t a = ALIGN;
 	while (a < alignment)
 		a <<= 1;
-	return nomem(alloc_on(G, size, a, NULL));
+	return memalign_on(G, a, size, CALLER());
 }
 
-void *LIBALLOC_PREFIX(valloc)(size_t size) { return nomem(alloc_on(G, size, PAGE, NULL)); }
+void *LIBALLOC_PREFIX(valloc)(size_t size) { return memalign_on(G, PAGE, size, CALLER()); }
 
 void *LIBALLOC_PREFIX(pvalloc)(size_t size)
 {
 	if (size > SIZE_MAX - PAGE)
 		return nomem(NULL);
-	return nomem(alloc_on(G, size ? align_up(size, PAGE) : PAGE, PAGE, NULL));
+	return memalign_on(G, PAGE, size ? align_up(size, PAGE) : PAGE, CALLER());
 }
 
 size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr) { return usable_size_on(G, ptr); }
@@ -1974,21 +2128,29 @@ liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
 	return __atomic_exchange_n(&g_handler, handler, __ATOMIC_ACQ_REL);
 }
 
+int liballoc_record_requesters(int on) { return __atomic_exchange_n(&g_record, on != 0, __ATOMIC_RELAXED); }
+
+const char *liballoc_version(void) { return LIBALLOC_VERSION_STRING; }
+
 /* ---- the same on any heap ---- */
 
-void *liballoc_heap_malloc(liballoc_heap *h, size_t size) { return malloc_on(heap_of(h), size); }
+void *liballoc_heap_malloc(liballoc_heap *h, size_t size) { return malloc_on(heap_of(h), size, CALLER()); }
 
 void liballoc_heap_free(liballoc_heap *h, void *ptr)
 {
-	if (!h || h == G)
-		LIBALLOC_PREFIX(free)(ptr);
-	else if (ptr)
-		free_on(h, ptr);
+	if (ptr)
+		free_any(heap_of(h), ptr, CALLER());
 }
 
-void *liballoc_heap_calloc(liballoc_heap *h, size_t nmemb, size_t size) { return calloc_on(heap_of(h), nmemb, size); }
+void *liballoc_heap_calloc(liballoc_heap *h, size_t nmemb, size_t size)
+{
+	return calloc_on(heap_of(h), nmemb, size, CALLER());
+}
 
-void *liballoc_heap_realloc(liballoc_heap *h, void *ptr, size_t size) { return realloc_on(heap_of(h), ptr, size); }
+void *liballoc_heap_realloc(liballoc_heap *h, void *ptr, size_t size)
+{
+	return realloc_on(heap_of(h), ptr, size, CALLER());
+}
 
 void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 {
@@ -1996,10 +2158,28 @@ void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
-	return nomem(alloc_on(heap_of(h), size, alignment < ALIGN ? ALIGN : alignment, NULL));
+	return memalign_on(heap_of(h), alignment, size, CALLER());
 }
 
 size_t liballoc_heap_usable_size(liballoc_heap *h, void *ptr) { return usable_size_on(heap_of(h), ptr); }
+
+/* The requester is recorded when recording is on; an explicit one replaces the caller. */
+#define SITE(s) (LOAD(g_record) ? (s) : NULL)
+
+void *liballoc_heap_malloc_at(liballoc_heap *h, size_t size, const void *site)
+{
+	return malloc_on(heap_of(h), size, SITE(site));
+}
+
+void *liballoc_heap_calloc_at(liballoc_heap *h, size_t nmemb, size_t size, const void *site)
+{
+	return calloc_on(heap_of(h), nmemb, size, SITE(site));
+}
+
+void *liballoc_heap_realloc_at(liballoc_heap *h, void *ptr, size_t size, const void *site)
+{
+	return realloc_on(heap_of(h), ptr, size, SITE(site));
+}
 
 /* ==== 14. Object caches ================================================== */
 
@@ -2217,7 +2397,7 @@ static size_t slab_size(size_t stride, size_t align)
 liballoc_cache *liballoc_cache_create(liballoc_heap *hh, const char *name, size_t size, size_t align)
 {
 	heap *h = heap_of(hh);
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	if (!size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
@@ -2257,7 +2437,7 @@ liballoc_cache *liballoc_cache_create(liballoc_heap *hh, const char *name, size_
 void *liballoc_cache_alloc(liballoc_cache *c)
 {
 	heap *h = c->h;
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	void *obj = NULL;
 	if (!enter(h))
 		return nomem(NULL);
@@ -2276,7 +2456,7 @@ void *liballoc_cache_alloc(liballoc_cache *c)
 void liballoc_cache_free(liballoc_cache *c, void *obj)
 {
 	heap *h;
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	slab *s;
 	uint32_t i;
 	if (!obj)
@@ -2308,7 +2488,7 @@ void liballoc_cache_free(liballoc_cache *c, void *obj)
 void liballoc_cache_destroy(liballoc_cache *c)
 {
 	heap *h = c->h;
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	if (!enter(h)) {
 		report_now(h, LIBALLOC_E_LOCK, c);
 		return;
@@ -2336,7 +2516,7 @@ void liballoc_cache_destroy(liballoc_cache *c)
 void liballoc_cache_stats(liballoc_cache *c, struct liballoc_cache_stats *out)
 {
 	heap *h = c->h;
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	__builtin_memset(out, 0, sizeof *out);
 	if (!enter(h))
 		return;
@@ -2354,13 +2534,14 @@ void liballoc_cache_stats(liballoc_cache *c, struct liballoc_cache_stats *out)
 
 static void stats_on(heap *h, struct liballoc_stats *out)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	if (!enter(h)) {
 		__builtin_memset(out, 0, sizeof *out);
 		return;
 	}
 	*out = h->st;
 	out->in_use += LOAD(h->tc_in_use);
+	out->quarantined = h->quar_n;
 	if (h == G)
 		tc_stats(h, out);
 	leave(h, &f);
@@ -2429,12 +2610,16 @@ static int check_chunk(const heap *h, const run *r, size_t racy, tally *t)
 		uint32_t slack = slack_of(b);
 		if (used(b) && slack == SLACK_CACHED) {
 			t->cached++;
+		} else if (used(b) && slack == SLACK_FREED) {
+			if (LIBALLOC_HARDENED && !filled(payload(b), POISON, usable(b)))
+				return LIBALLOC_E_USE_AFTER_FREE;
+			t->quarantined++;
 		} else if (used(b)) {
-			if ((b->size & F_ZERO) || slack > s - HDR)
+			if ((b->size & F_ZERO) || slack > usable(b))
 				return LIBALLOC_E_BLOCK_SIZE;
 			if (s > racy && !canary_ok(h, b))
 				return LIBALLOC_E_OVERFLOW;
-			t->in_use += s - HDR - slack;
+			t->in_use += usable(b) - slack;
 			t->live++;
 		} else {
 			if (prev_free)
@@ -2486,8 +2671,12 @@ static int check_huge(const heap *h, const run *r, tally *t)
 		return LIBALLOC_E_RUN;
 	const blk *b = (const blk *)((const char *)r + r->aux);
 	if ((r->aux & 15) || r->aux < RUN_HDR || r->aux + HDR > run_bytes(r) || !hdr_ok(h, b) ||
-	    (b->size & ~F_USED) != (r->aux | F_HUGE))
+	    (b->size & ~(F_USED | F_REQ)) != (r->aux | F_HUGE))
 		return LIBALLOC_E_HEADER;
+	if (used(b) && slack_of(b) == SLACK_FREED) {
+		t->quarantined++;
+		return LIBALLOC_OK;
+	}
 	if (!used(b) || slack_of(b) > usable(b))
 		return LIBALLOC_E_BLOCK_SIZE;
 	if (!canary_ok(h, b))
@@ -2575,12 +2764,18 @@ static int check_heap(heap *h)
 	}
 	if ((e = check_lists(h, &t)) != 0 || (e = check_caches(h)) != 0)
 		return e;
+	for (uint32_t i = 0; i < h->quar_n; i++) {  /* the quarantine's ring: quarantined blocks, all of them */
+		const blk *b = h->quar[(h->quar_head + i) % QUAR_SLOTS];
+		if (!owns(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) || slack_of(b) != SLACK_FREED)
+			return LIBALLOC_E_FREE_LIST;
+	}
 	/* Other threads move blocks between their caches and their users without the
 	 * lock (and after a fork, the vanished ones may have stopped halfway): the live,
 	 * in-use and cached totals are then compared only when no other cache exists. */
 	if ((!others && (t.in_use != h->st.in_use + LOAD(h->tc_in_use) + want.in_use ||
 			 t.live != h->st.live_blocks + want.live || t.cached != want.cached)) ||
-	    t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes ||
+	    t.quarantined != h->quar_n || t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks ||
+	    t.empty_bytes != h->empty_bytes ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
 		return LIBALLOC_E_ACCOUNTING;
@@ -2589,7 +2784,7 @@ static int check_heap(heap *h)
 
 static int check_on(heap *h)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	if (!enter(h))
 		return LIBALLOC_E_LOCK;
 	int e = check_heap(h);
@@ -2599,13 +2794,13 @@ static int check_on(heap *h)
 
 static size_t trim_on(heap *h)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	size_t bytes = 0;
 	if (!enter(h))
 		return 0;
 	if (h == G)
 		tc_reclaim(h, &f);  /* the caller's cached blocks may pin chunks */
-	bytes = give_back(h);
+	bytes = give_back(h, &f);
 	leave(h, &f);
 	return bytes;
 }
@@ -2616,3 +2811,82 @@ size_t liballoc_trim(void) { return trim_on(G); }
 void liballoc_heap_stats(liballoc_heap *h, struct liballoc_stats *out) { stats_on(heap_of(h), out); }
 int liballoc_heap_check(liballoc_heap *h) { return check_on(heap_of(h)); }
 size_t liballoc_heap_trim(liballoc_heap *h) { return trim_on(heap_of(h)); }
+
+/* The description of block b, in run r, as liballoc_walk and liballoc_describe
+ * give it. */
+static void describe_blk(const blk *b, const run *r, struct liballoc_block *out)
+{
+	uint32_t slack = slack_of(b);
+	out->ptr = payload(b);
+	out->usable = used(b) ? usable(b) : bsize(b) - HDR;
+	out->state = !used(b) ? LIBALLOC_BLOCK_FREE
+		     : slack == SLACK_CACHED ? LIBALLOC_BLOCK_CACHED
+		     : slack == SLACK_FREED ? LIBALLOC_BLOCK_QUARANTINED : LIBALLOC_BLOCK_LIVE;
+	out->size = out->state == LIBALLOC_BLOCK_LIVE ? out->usable - slack : out->usable;
+	out->huge = (b->size & F_HUGE) != 0;
+	out->site = used(b) && (b->size & F_REQ) ? trail_of(b)->site : NULL;
+	out->freed_at = out->state == LIBALLOC_BLOCK_QUARANTINED && (b->size & F_REQ) ? trail_of(b)->freed_at : NULL;
+	out->run = (void *)(uintptr_t)r;
+	out->run_bytes = run_bytes(r);
+}
+
+int liballoc_walk(liballoc_heap *hh, liballoc_walk_fn fn, void *arg)
+{
+	heap *h = heap_of(hh);
+	fault f = NO_FAULT;
+	struct liballoc_block info;
+	int stop = 0;
+	if (!enter(h))
+		return LIBALLOC_E_LOCK;
+	for (const run *r = h->chunks.next; r != &h->chunks && !stop; r = r->next) {
+		const blk *b = chunk_first(r), *end = (const blk *)((const char *)r + run_bytes(r) - HDR);
+		for (; !stop && b < end && bsize(b) >= MIN_BLOCK; b = next_blk(b)) {
+			if (!hdr_ok(h, b)) {
+				stop = LIBALLOC_E_HEADER;
+				break;
+			}
+			describe_blk(b, r, &info);
+			stop = fn(&info, arg);
+		}
+	}
+	for (const run *r = h->huges.next; r != &h->huges && !stop; r = r->next)
+		if (r->kind == RUN_HUGE) {
+			describe_blk((const blk *)((const char *)r + r->aux), r, &info);
+			stop = fn(&info, arg);
+		}
+	leave(h, &f);
+	return stop;
+}
+
+int liballoc_describe(liballoc_heap *hh, const void *ptr, struct liballoc_block *out)
+{
+	heap *h = heap_of(hh);
+	fault f = NO_FAULT;
+	uintptr_t a = (uintptr_t)ptr;
+	int found = 0;
+	if (!enter(h))
+		return 0;
+	const blk *b = blk_of(ptr);
+	const run *r;
+	if (!(a & (ALIGN - 1)) && owns(h, (uintptr_t)b) && owns(h, a) && hdr_ok(h, b) && (bsize(b) || (b->size & F_HUGE))) {
+		if ((r = b->size & F_HUGE ? huge_run(b) : run_of(h, a)) != NULL) {
+			describe_blk(b, r, out);
+			found = 1;
+		}
+	} else if (owns(h, a) && (r = run_of(h, a)) != NULL && a < (uintptr_t)r + run_bytes(r)) {
+		if (r->kind == RUN_HUGE) {
+			describe_blk((const blk *)((const char *)r + r->aux), r, out);
+			found = 1;
+		} else if (r->kind == RUN_CHUNK) {  /* the block it points into */
+			const blk *end = (const blk *)((const char *)r + run_bytes(r) - HDR);
+			for (b = chunk_first(r); b < end && hdr_ok(h, b) && bsize(b) >= MIN_BLOCK; b = next_blk(b))
+				if (a < (uintptr_t)next_blk(b)) {
+					describe_blk(b, r, out);
+					found = 1;
+					break;
+				}
+		}
+	}
+	leave(h, &f);
+	return found;
+}

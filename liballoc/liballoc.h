@@ -23,6 +23,12 @@
 #ifndef LIBALLOC_H
 #define LIBALLOC_H
 
+/* The version of this header and of the core it goes with (liballoc_version()). */
+#define LIBALLOC_VERSION_MAJOR 0
+#define LIBALLOC_VERSION_MINOR 2
+#define LIBALLOC_VERSION_PATCH 0
+#define LIBALLOC_VERSION_STRING "0.2.0"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +110,13 @@
  * liballoc_trim() returns them all. Default 1. */
 #ifndef LIBALLOC_KEEP_EMPTY
 #define LIBALLOC_KEEP_EMPTY 1
+#endif
+
+/* The quarantine (see liballoc_record_requesters): freed blocks held back from
+ * reuse, at most 64 of them and, beyond the first, this many usable bytes.
+ * Default 4 MiB. */
+#ifndef LIBALLOC_QUARANTINE_BYTES
+#define LIBALLOC_QUARANTINE_BYTES ((size_t)4 << 20)
 #endif
 
 /* log2 of the number of second-level size classes per power of two (TLSF's SLI).
@@ -363,6 +376,7 @@ struct liballoc_stats {
 	size_t chunks;              /* page runs holding ordinary blocks */
 	size_t metadata;            /* bytes of page map nodes and heap state (part of obtained) */
 	size_t cached;              /* free blocks held in the cache layer (thread or CPU caches) */
+	size_t quarantined;         /* freed blocks held back from reuse (see liballoc_record_requesters) */
 	size_t caches;              /* object caches of this heap */
 	size_t cache_slabs;         /* their slabs (blocks of this heap) */
 	size_t cache_objects;       /* their live objects */
@@ -443,6 +457,10 @@ LIBALLOC_API size_t liballoc_trim(void);
  * abandoned without touching the heap (free does nothing, realloc returns NULL with
  * EINVAL, malloc_usable_size returns 0). One handler serves every heap. */
 typedef void (*liballoc_error_fn)(int error, void *ptr);
+
+/* The version of the core, "MAJOR.MINOR.PATCH" (LIBALLOC_VERSION_STRING of the
+ * liballoc.h it was built with). */
+LIBALLOC_API const char *liballoc_version(void);
 
 /* Install a handler; NULL restores the port's default (LIBALLOC_ERROR_HANDLER, or,
  * if the port has none, only counting in the stats' errors). Returns the previous
@@ -571,6 +589,84 @@ struct liballoc_cache_stats {
 
 /* Copy one cache's counters into *out. O(1). Takes the heap's lock. */
 LIBALLOC_API void liballoc_cache_stats(liballoc_cache *cache, struct liballoc_cache_stats *out);
+
+/* ======================================================================== *
+ * 5. Requesters, heap walks, block descriptions
+ *
+ * Tim Robinson's trick from the OSDev heap page: each block can carry the address
+ * of its requester, so a leak or a misuse names the function (or file:line) that
+ * allocated the block. While requesters are recorded, every new block gets a
+ * 16-byte trailer after its usable bytes: the requester and, once it is freed into
+ * the quarantine, who freed it. Blocks made while recording is off have none, so
+ * without recording every block keeps exactly the 16-byte header of section 3.
+ *
+ * The quarantine: a free that takes the heap lock does not release a block that
+ * has a requester trailer at once; the block is
+ * held back from reuse, at most 64 blocks and LIBALLOC_QUARANTINE_BYTES bytes,
+ * oldest first out, so that a second free of it — even one after the program got
+ * the same address back from malloc — is reported as a double free naming both
+ * sites, and (hardened) a write into it is reported when it leaves. Blocks the
+ * cache layer takes on free (up to 4592 bytes) are not quarantined; they keep their
+ * header too, so their double free also names the requester.
+ * ======================================================================== */
+
+/* Turn requester recording on (non-zero) or off for blocks made from now on, in
+ * every heap; returns the previous setting. On by default in hardened mode.
+ * Recording costs 16 bytes per block and one store per allocation; the blocks freed
+ * under the lock go through the quarantine. O(1). Thread-safe. */
+LIBALLOC_API int liballoc_record_requesters(int on);
+
+/* malloc, calloc and realloc on a heap (NULL: the default) naming the requester
+ * explicitly, for a kernel that passes file:line through a macro, e.g.
+ *   #define kmalloc(n) liballoc_heap_malloc_at(NULL, (n), LIBALLOC_HERE)
+ * (the malloc family records its caller's return address). `site` is kept as is
+ * (a code address, or a pointer to a string that lives as long as the block). */
+LIBALLOC_API void *liballoc_heap_malloc_at(liballoc_heap *heap, size_t size, const void *site);
+LIBALLOC_API void *liballoc_heap_calloc_at(liballoc_heap *heap, size_t nmemb, size_t size, const void *site);
+LIBALLOC_API void *liballoc_heap_realloc_at(liballoc_heap *heap, void *ptr, size_t size, const void *site);
+#define LIBALLOC_STR2_(x) #x
+#define LIBALLOC_STR_(x) LIBALLOC_STR2_(x)
+#define LIBALLOC_HERE ((const void *)(__FILE__ ":" LIBALLOC_STR_(__LINE__)))
+
+/* One block, as liballoc_walk and liballoc_describe report it. */
+struct liballoc_block {
+	void *ptr;            /* its payload */
+	size_t size;          /* live: the bytes requested; otherwise the usable bytes */
+	size_t usable;        /* bytes usable in it (without the header and any trailer) */
+	int state;            /* LIBALLOC_BLOCK_* */
+	int huge;             /* 1 if it owns a page run of its own */
+	const void *site;     /* its requester, or NULL if not recorded */
+	const void *freed_at; /* quarantined: who freed it, or NULL */
+	void *run;            /* the page run (chunk or huge run, or a region heap's region) holding it */
+	size_t run_bytes;
+};
+enum {
+	LIBALLOC_BLOCK_LIVE,        /* allocated */
+	LIBALLOC_BLOCK_FREE,        /* on a free list */
+	LIBALLOC_BLOCK_CACHED,      /* freed into the cache layer */
+	LIBALLOC_BLOCK_QUARANTINED  /* freed, held back from reuse */
+};
+
+/* Called for each block by liballoc_walk; a non-zero return stops the walk. It runs
+ * with the heap's lock held: it must not call any function on the same heap (the
+ * default heap: nothing of the malloc family, nor anything that allocates from it,
+ * such as stdio on a hosted port); record what it needs and act after the walk. */
+typedef int (*liballoc_walk_fn)(const struct liballoc_block *block, void *arg);
+
+/* Visit every block of a heap (NULL: the default heap) — every chunk in address
+ * order block by block, then every huge block — with `fn`. Returns 0, or the first
+ * non-zero value fn returned, or LIBALLOC_E_LOCK if the lock failed. O(blocks).
+ * Takes the lock; calls no page hook. Blocks in other threads' caches are reported
+ * as they are at that moment. */
+LIBALLOC_API int liballoc_walk(liballoc_heap *heap, liballoc_walk_fn fn, void *arg);
+
+/* Describe the block holding ptr in a heap (NULL: the default heap): the block
+ * whose payload ptr is, or, for an interior pointer, the block it points into.
+ * Returns 1 and fills *out, or 0 if no block of the heap holds ptr (foreign, or a
+ * block merged away after it was freed). For error handlers and debuggers: it
+ * takes the lock (so not from inside a walk). O(1), O(run size) for an interior
+ * pointer. */
+LIBALLOC_API int liballoc_describe(liballoc_heap *heap, const void *ptr, struct liballoc_block *out);
 
 #ifdef __cplusplus
 }

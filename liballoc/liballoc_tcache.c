@@ -179,6 +179,13 @@ static inline size_t tc_bin_down(size_t size)
 
 _Static_assert(TC_BINS == TC_SMALL_BINS + 17 && TC_MAX == 4096 + 512, "bin layout");
 
+/* A block's size as the bins see it: without its requester trailer, if it has one
+ * (a block is binned, and serves requests, by the bytes it can give). */
+static inline size_t tc_size_of(const blk *b) { return bsize(b) - (b->size & F_REQ ? TRAIL : 0); }
+
+/* The bytes of a cached block that hold poison (hardened): its fill, less the trailer. */
+static inline size_t tc_fill_len(const blk *b) { return fill_len(tc_size_of(b)); }
+
 /*
  * A cached block's link sits in memory its user may still (wrongly) write, so it is
  * stored safe-linked, in every build: XORed with the secret and the link's own
@@ -208,8 +215,8 @@ static inline int tc_sound(const heap *h, const blk *b, size_t i, int full)
 {
 	if ((uintptr_t)b & (ALIGN - 1))
 		return 0;
-	return !full || (owns(h, (uintptr_t)b) && hdr_ok(h, b) && (b->size & (F_MASK & ~F_ZERO)) == F_USED &&
-			 tc_bin_down(bsize(b)) == i && slack_of(b) == SLACK_CACHED);
+	return !full || (owns(h, (uintptr_t)b) && hdr_ok(h, b) && (b->size & (F_USED | F_HUGE)) == F_USED &&
+			 tc_bin_down(tc_size_of(b)) == i && slack_of(b) == SLACK_CACHED);
 }
 
 /* A damaged bin: drop it (its blocks counted as lost), report `code` at `blame`,
@@ -319,18 +326,20 @@ static void tc_activate(heap *h, tcache *tc)
 	tc->state = TC_ACTIVE;
 }
 
-/* A block for n bytes from bin tc of the caller's cache, or NULL (bin empty: bins
- * hold blocks only while their cache is active). The canary is written before the
- * slack that places it is published. Inside TC_ENTER. */
-__attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache *tc, size_t n)
+/* A block for n bytes from the caller's cache, or NULL (bin empty: bins hold
+ * blocks only while their cache is active). The canary is written before the slack
+ * that places it is published; a trailer, if the block has one, gets the
+ * requester. Inside TC_ENTER. */
+__attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache *tc, size_t n, const void *site)
 {
 	size_t i = tc_bin_up(block_size(n));
 	blk *b = tc->bin[i].head ? tc_pop(h, tc, i, LIBALLOC_HARDENED) : NULL;
 	if (!b)
 		return NULL;
-	size_t bs = bsize(b), slack = bs - HDR - n;
-	if (!fill_intact(b, bs, 0))
+	size_t slack = usable(b) - n;
+	if (LIBALLOC_HARDENED && !filled(fill_start(b), POISON, tc_fill_len(b)))
 		report_now(h, LIBALLOC_E_USE_AFTER_FREE, payload(b));
+	set_trail(b, site);
 	canary_put(h, b, slack);
 	__atomic_store_n(&b->slack, (uint32_t)slack, LIBALLOC_HARDENED ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
 	STORE(tc->in_use, tc->in_use + n);
@@ -340,23 +349,24 @@ __attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache 
 }
 
 /* Fast path of malloc: a block from the calling thread's (CPU's) bin, or NULL. */
-__attribute__((always_inline)) static inline void *tc_alloc(size_t n)
+__attribute__((always_inline)) static inline void *tc_alloc(size_t n, const void *site)
 {
 	if (n > TC_MAX - HDR - canary_room())
 		return NULL;
 	TC_ENTER();
-	void *p = tc_pop_block(G, TC_SELF(), n);
+	void *p = tc_pop_block(G, TC_SELF(), n, site);
 	TC_LEAVE();
 	return p;
 }
 
 /*
- * Cut free block b (off the lists) into up to `want` blocks of bs bytes, the last
- * absorbing a remainder below MIN_BLOCK (it goes to the bin of its own size), and
- * cache them; with n != SIZE_MAX the first is handed out instead, for n bytes.
- * Returns how many blocks were cut (0 on detected damage, b given back).
+ * Cut free block b (off the lists) into up to `want` blocks of bs bytes (each with
+ * a requester trailer of `extra` bytes), the last absorbing a remainder below
+ * MIN_BLOCK (it goes to the bin of its own size), and cache them; with n !=
+ * SIZE_MAX the first is handed out instead, for n bytes. Returns how many blocks
+ * were cut (0 on detected damage, b given back).
  */
-static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t n, fault *f)
+static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t extra, size_t want, size_t n, fault *f)
 {
 	size_t size = bsize(b), k = min_sz(want, size / bs);
 	uint32_t zero = b->size & F_ZERO;
@@ -379,9 +389,11 @@ static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t
 	for (size_t i = 0; i < k; i++) {
 		size_t cs = i + 1 < k ? bs : size - i * bs;
 		int out = i == 0 && n != SIZE_MAX;
-		hdr_set(h, c, prev, cs | F_USED, out ? cs - HDR - n : SLACK_CACHED);
-		if (!out)
-			tc_push(h, &tc->bin[tc_bin_down(cs)], c);  /* the last may be larger */
+		hdr_set(h, c, prev, cs | F_USED | (extra ? F_REQ : 0), out ? cs - HDR - extra - n : SLACK_CACHED);
+		if (out)
+			set_trail(c, f->site);
+		else
+			tc_push(h, &tc->bin[tc_bin_down(cs - extra)], c);  /* the last may be larger */
 		prev = cs;
 		c = (blk *)((char *)c + cs);
 	}
@@ -395,9 +407,10 @@ static size_t tc_cut(heap *h, tcache *tc, blk *b, size_t bs, size_t want, size_t
  * it, so fragments are reused), growing the heap only when none fits; hand out
  * the first and cache the rest. One lock acquisition, O(TC_BATCH).
  */
-static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
+static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
 {
-	size_t want = min_sz(tc_limit(bs) / 2, TC_BATCH), got = 0;
+	size_t extra = f->site ? TRAIL : 0, bs = cs + extra;
+	size_t want = min_sz(tc_limit(cs) / 2, TC_BATCH), got = 0;
 	blk *first = NULL;
 	tc_activate(h, tc);
 	tc_fold(h, tc);
@@ -409,7 +422,7 @@ static void *tc_refill(heap *h, tcache *tc, size_t bs, size_t n, fault *f)
 			b = take(h, bs, bs, f);
 		if (!b)
 			break;
-		size_t k = tc_cut(h, tc, b, bs, want - got, first ? SIZE_MAX : n, f);
+		size_t k = tc_cut(h, tc, b, bs, extra, want - got, first ? SIZE_MAX : n, f);
 		if (k && !first)
 			first = b;
 		got += k;
@@ -536,7 +549,7 @@ static void tc_drain(heap *h, tcache *tc, fault *f)
  * cache; pass the bin on, or flush half of it under the lock. 0 if that failed. */
 __attribute__((noinline, cold)) static int tc_make_room(heap *h, tcache *tc, tbin *bin)
 {
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	if (tc->state != TC_ACTIVE) {  /* once per thread: register and link the cache */
 		if (!tc_register(tc, 0) || !enter(h))
 			return 0;
@@ -560,23 +573,24 @@ __attribute__((noinline, cold)) static int tc_make_room(heap *h, tcache *tc, tbi
  * that free's own fast path calls nothing. 0: take the locked path (which also
  * reports an overflow into the next header).
  */
-static inline int tc_free(blk *b, int slow)
+static inline int tc_free(blk *b, int slow, const void *site)
 {
 	heap *h = G;
 	int done = 0;
-	size_t size = bsize(b);
-	size_t i = tc_bin_down(size);
+	size_t i = tc_bin_down(tc_size_of(b));
 	if ((b->size & F_HUGE) || i == TC_BINS || overflowed(b))
 		return 0;
 	TC_ENTER();
 	tcache *tc = TC_SELF();
 	tbin *bin = &tc->bin[i];
 	if (__builtin_expect(bin->n < bin->limit, 1) || (slow && tc_make_room(h, tc, bin))) {
-		LIBALLOC_ON_FREE(payload(b), size - HDR);
-		STORE(tc->in_use, tc->in_use - (size - HDR - slack_of(b)));
+		LIBALLOC_ON_FREE(payload(b), usable(b));
+		STORE(tc->in_use, tc->in_use - requested(b));
 		STORE(tc->frees, tc->frees + 1);
 		__atomic_store_n(&b->slack, SLACK_CACHED, LIBALLOC_HARDENED ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
-		poison(fill_start(b), fill_len(size));
+		poison(fill_start(b), tc_fill_len(b));
+		if (b->size & F_REQ)
+			trail_of(b)->freed_at = site;
 		tc_push(h, bin, b);
 		done = 1;
 	}
@@ -585,23 +599,26 @@ static inline int tc_free(blk *b, int slow)
 }
 
 /* Fast path of realloc: a live chunk block that holds n bytes with less than
- * MIN_BLOCK to spare changes only its slack, which only its owner writes: no lock.
+ * MIN_BLOCK to spare changes only its slack (and its trailer's requester), which
+ * only its owner writes: no lock.
  * 0: take the locked path. */
-static int tc_resize(void *p, size_t n)
+static int tc_resize(void *p, size_t n, const void *site)
 {
 	heap *h = G;
 	blk *b = live_block(h, p);
 	int done = 0;
 	if (!b || (b->size & F_HUGE) || n > MAX_REQUEST || overflowed(b))
 		return 0;
-	size_t size = bsize(b), bs = block_size(n), old = requested(b);
+	size_t size = bsize(b), bs = block_size(n) + (b->size & F_REQ ? TRAIL : 0), old = requested(b);
 	if (bs > size || size - bs >= MIN_BLOCK)
 		return 0;
 	TC_ENTER();
 	tcache *tc = TC_SELF();
 	if (tc->state == TC_ACTIVE) {
-		canary_put(h, b, size - HDR - n);
-		STORE(b->slack, (uint32_t)(size - HDR - n));
+		canary_put(h, b, usable(b) - n);
+		STORE(b->slack, (uint32_t)(usable(b) - n));
+		if ((b->size & F_REQ) && site)  /* realloc's caller is the requester now */
+			trail_of(b)->site = site;
 		LIBALLOC_ON_RESIZE(p, old, n);
 		STORE(tc->in_use, tc->in_use + n - old);
 		done = 1;
@@ -612,13 +629,13 @@ static int tc_resize(void *p, size_t n)
 
 /* malloc's slow path before the lock: register a new thread's cache; adopt a
  * segment of the transfer stack into an empty bin and pop from it. */
-static void *tc_alloc_unlocked(size_t n)
+static void *tc_alloc_unlocked(size_t n, const void *site)
 {
 	void *p = NULL;
 	TC_ENTER();
 	tcache *tc = tc_register(TC_SELF(), n);
 	if (tc && tc->state == TC_ACTIVE && tc_adopt(G, tc, tc_bin_up(block_size(n))))
-		p = tc_pop_block(G, tc, n);
+		p = tc_pop_block(G, tc, n, site);
 	TC_LEAVE();
 	return p;
 }
@@ -712,7 +729,7 @@ static int tc_check(heap *h, tally *want, int *others)
 			for (const blk *b = tc->bin[i].head; b && !e; b = tc_next(h, b)) {
 				if (++seen > n || !tc_sound(h, b, i, 1))
 					e = LIBALLOC_E_FREE_LIST;
-				else if (!fill_intact(b, bsize(b), 0))
+				else if (LIBALLOC_HARDENED && !filled(fill_start(b), POISON, tc_fill_len(b)))
 					e = LIBALLOC_E_USE_AFTER_FREE;
 			}
 			if (!e && seen != n)
@@ -746,7 +763,7 @@ void liballoc_thread_exit(void)
 	TC_ENTER();
 	tcache *tc = TC_SELF();
 	if (tc->state == TC_ACTIVE) {
-		fault f = {0, NULL};
+		fault f = NO_FAULT;
 		int locked = enter(h);
 		if (locked) {
 			tc_drain(h, tc, &f);
@@ -768,7 +785,7 @@ void liballoc_thread_exit(void)
 void liballoc_fork_child(void)
 {
 	heap *h = G;
-	fault f = {0, NULL};
+	fault f = NO_FAULT;
 	tcache *self = TC_SELF();
 	T.list_lock = 0;  /* only this thread exists: whoever held it is gone */
 	if (!enter(h))

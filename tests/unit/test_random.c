@@ -136,6 +136,10 @@ static void step(bool failures_possible)
 static void run(size_t ops, bool failures)
 {
 	for (size_t i = 0; i < ops; i++) {
+		if (below(500) == 0) {  /* blocks with and without requester trailers, mixed */
+			int on = liballoc_record_requesters(0);
+			liballoc_record_requesters(!on);
+		}
 		if (failures)
 			tp.fail_alloc_every = 1 + below(5);
 		step(failures);
