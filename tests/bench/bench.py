@@ -270,6 +270,7 @@ class Suite:
                         c["status"] = st
                     rs = [r for r in src.get((label, n), []) if r["ok"] and r["wall"] and r["ops"]]
                     c["ops_per_s_%d" % t] = median([r["ops"] / r["wall"] for r in rs])
+                    c["cpus_%d" % t] = median([r["cpu"] / r["wall"] for r in rs if r["cpu"] is not None])
                 c["ratio"] = ratio(c["ops_per_s_2"], c["ops_per_s_1"])
                 table[(w, n)] = c
                 self.scale_rows.append(dict(workload=w, allocator=n, **c))
@@ -287,6 +288,12 @@ class Suite:
                 cells.append(c["status"] if c["status"] != "ok" else "%s (%s)" % (
                     fmt(c["ratio"]), fmt(c["ops_per_s_1"] and c["ops_per_s_1"] / 1e6, "{:.1f}")))
             self.say("  " + "%-12s" % w + "".join("%*s" % (cw + 8, x) for x in cells))
+        self.say("  CPUs busy in the 2-thread runs (CPU time / wall time, median): " + "; ".join(
+            "%s: %s" % (w, ", ".join("%s %s" % (n, fmt(table[(w, n)].get("cpus_2"))) for n in self.names)) for w in ws))
+        g = [table[(w, "glibc")].get("cpus_2") for w in ws if table[(w, "glibc")].get("cpus_2")]
+        if g and min(g) < 1.6:
+            self.say("  WARNING: glibc's 2-thread runs got %s CPUs: the machine was busy, so these scaling figures "
+                     "say more about the load than about the allocators" % fmt(min(g)))
         self.say()
 
     # -- sweep: cost per op with N threads alive, one working --
@@ -469,19 +476,21 @@ class Suite:
 
     def show_spread(self, items, table, what):
         """The range of per-run ratios, each run against glibc's run of the same repetition."""
-        cw = max(13, max(len(n) for n in self.names) + 1)
         w0 = max(10, max(len(i) for i in items))
-        self.say("%s: range of the per-run ratios to glibc (each run against glibc's of the same repetition), "
-                 "time / RSS" % what)
-        self.say("  " + "%-*s" % (w0, "") + "".join("%*s" % (cw, n) for n in self.names if n != "glibc"))
+        names = [n for n in self.names if n != "glibc"]
+        rows = []
         for it in items:
             cells = []
-            for n in self.names:
-                if n == "glibc":
-                    continue
+            for n in names:
                 c = table[(it, n)]
-                cells.append(c["status"] if c["status"] != "ok" or c.get("time_lo") is None else "%s-%s/%s-%s" % (
+                cells.append(c["status"] if c["status"] != "ok" or c.get("time_lo") is None else "%s-%s / %s-%s" % (
                     fmt(c["time_lo"]), fmt(c["time_hi"]), fmt(c["rss_lo"]), fmt(c["rss_hi"])))
+            rows.append((it, cells))
+        cw = max([len(n) for n in names] + [len(x) for _, cells in rows for x in cells]) + 2
+        self.say("%s: range of the per-run ratios to glibc (each run against glibc's of the same repetition), "
+                 "time / RSS" % what)
+        self.say("  " + "%-*s" % (w0, "") + "".join("%*s" % (cw, n) for n in names))
+        for it, cells in rows:
             self.say("  " + "%-*s" % (w0, it) + "".join("%*s" % (cw, x) for x in cells))
         self.say()
 
@@ -727,7 +736,7 @@ class Suite:
                                    "peak_live_bytes", "fragmentation"])
         if self.scale_rows:
             w("bench-scaling.csv", self.scale_rows, ["workload", "allocator", "status", "ops_per_s_1", "ops_per_s_2",
-                                                     "ratio"])
+                                                     "ratio", "cpus_1", "cpus_2"])
         if self.sweep_rows:
             w("bench-sweep.csv", self.sweep_rows, ["threads", "allocator", "status", "rss"] +
               [x for lp in SWEEP_LOOPS for x in ("ns_" + lp, lp + "_ratio")] + ["worst_ratio"])
@@ -825,7 +834,13 @@ class Suite:
         for title, path, ncol, ref, logy, ymin in panels:
             common.append("set title \"%s\"" % title)
             common.append("set logscale y" if logy else "unset logscale y")
-            common.append("set yrange [%g:*]" % ymin)
+            top = "*"
+            if ref is not None:  # room for the reference line even when every bar is below it
+                vals = [float(x) for line in open(path).read().splitlines()[1:] for x in line.split("\t")[1:]
+                        if x != "?"]
+                if vals and max(vals) < ref:
+                    top = "%g" % (ref * 1.15)
+            common.append("set yrange [%g:%s]" % (ymin, top))
             common.append("unset arrow")
             if ref is not None:
                 common.append("set arrow from graph 0, first %g to graph 1, first %g nohead dashtype 2 "
