@@ -11,7 +11,8 @@
  * the child only, so the launcher itself never runs on the allocator under test.
  *
  * RESULT_FILE receives one line: wall_ns=... utime_us=... stime_us=... maxrss_kib=...
- * status=... (the exit code, or 128 + signal). The launcher exits with that status.
+ * minflt=... majflt=... status=... (the exit code, or 128 + signal; page faults are
+ * the child's own, from the same wait4). The launcher exits with that status.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -62,9 +63,10 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	long long wall = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-	fprintf(out, "wall_ns=%lld utime_us=%lld stime_us=%lld maxrss_kib=%ld status=%d\n", wall,
+	fprintf(out, "wall_ns=%lld utime_us=%lld stime_us=%lld maxrss_kib=%ld minflt=%ld majflt=%ld status=%d\n", wall,
 		(long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
-		(long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss, status);
+		(long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss, ru.ru_minflt,
+		ru.ru_majflt, status);
 	if (fclose(out)) {
 		perror(argv[1]);
 		return 2;
