@@ -1043,7 +1043,9 @@ static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 	if (!r)
 		return NULL;
 	char *a = r + lead;
-	if (align > PAGE) {  /* payload at the first aligned address at least a page in */
+	if (align > PAGE && LIBALLOC_WHOLE_RUNS) {  /* the run stays whole: the payload aligned inside it */
+		a = (char *)align_up((uintptr_t)r + RUN_HDR + HDR, align);
+	} else if (align > PAGE) {  /* payload at the first aligned address at least a page in */
 		a = (char *)align_up((uintptr_t)r + PAGE, align);
 		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + need, PAGE);
 		size_t head = (size_t)(start - r) / PAGE, tail = pages - head - (size_t)(end - start) / PAGE;
@@ -1590,7 +1592,7 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 		if (have - n > UINT32_MAX && (size_t)((char *)r + run_bytes(r) - end) < have - n - UINT32_MAX)
 			return 0;  /* the slack would not fit its header word even after trimming */
 		size_t keep = (size_t)(end - (char *)r) / PAGE;
-		if (keep < r->pages && port_free(h, end, r->pages - keep)) {
+		if (!LIBALLOC_WHOLE_RUNS && keep < r->pages && port_free(h, end, r->pages - keep)) {
 			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, 0);
 			r->pages = (uint32_t)keep;
 			r->check = run_hash(h, r);
@@ -2068,6 +2070,7 @@ void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size) { return calloc_on(G, n
 
 void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size) { return realloc_on(G, ptr, size, CALLER()); }
 
+#if LIBALLOC_EXTRAS
 void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size)
 {
 	size_t n;
@@ -2118,6 +2121,7 @@ void *LIBALLOC_PREFIX(pvalloc)(size_t size)
 }
 
 size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr) { return usable_size_on(G, ptr); }
+#endif /* LIBALLOC_EXTRAS */
 
 liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
 {

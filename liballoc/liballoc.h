@@ -45,12 +45,46 @@
 #include LIBALLOC_CONFIG_HEADER
 #endif
 
+/* Drop-in for liballoc 1.1 (see the README, "Replacing liballoc 1.1"): define
+ * LIBALLOC_COMPAT_1_1 and the core calls 1.1's four hooks with 1.1's contract —
+ * liballoc_lock(), liballoc_unlock(), liballoc_alloc(pages), liballoc_free(ptr,
+ * pages), where every liballoc_free gets exactly a run liballoc_alloc returned — and
+ * exports only what 1.1 did (LIBALLOC_EXTRAS 0) unless told otherwise. */
+#ifdef LIBALLOC_COMPAT_1_1
+#ifndef LIBALLOC_WHOLE_RUNS
+#define LIBALLOC_WHOLE_RUNS 1
+#endif
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 0
+#endif
+#endif
+
 /* Name of the public malloc-family entry points, like the original liballoc's
  * PREFIX: a kernel port defines LIBALLOC_PREFIX(name) as k##name to get kmalloc,
- * kfree, ...; the Linux port defines it as plain `name` to replace malloc. The
- * default gives liballoc_malloc, liballoc_free, ... which coexist with libc. */
+ * kfree, ...; the Linux port defines it as plain `name` to replace malloc. 1.1's own
+ * PREFIX(func) macro, when defined, is used as it is. The default gives
+ * liballoc_malloc, liballoc_free, ... which coexist with libc. */
 #ifndef LIBALLOC_PREFIX
+#ifdef PREFIX
+#define LIBALLOC_PREFIX(name) PREFIX(name)
+#else
 #define LIBALLOC_PREFIX(name) liballoc_##name
+#endif
+#endif
+
+/* 1 (the default) exports the whole malloc family; 0 only malloc, free, calloc
+ * and realloc, leaving reallocarray, posix_memalign, aligned_alloc, memalign,
+ * valloc, pvalloc and malloc_usable_size (prefixed) to a kernel that has its own. */
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 1
+#endif
+
+/* 1: the core gives back only whole runs, exactly as the port handed them out
+ * (for page suppliers that cannot split a run, as 1.1's contract has it): an
+ * aligned huge block keeps its whole over-allocated run, a shrinking huge block
+ * its tail. 0 (the default): any page-aligned sub-range may go back. */
+#ifndef LIBALLOC_WHOLE_RUNS
+#define LIBALLOC_WHOLE_RUNS 0
 #endif
 
 /* Page size in bytes: the unit of liballoc_alloc_page / liballoc_free_page.
@@ -218,6 +252,15 @@ extern "C" {
  * and the allocation fails cleanly.
  * ======================================================================== */
 
+#ifdef LIBALLOC_COMPAT_1_1
+/* liballoc 1.1's hooks, with its contract: the same as below, except that
+ * liballoc_free is only ever given a whole run as liballoc_alloc returned it. */
+void *liballoc_alloc(size_t pages);
+int liballoc_free(void *ptr, size_t pages);
+#define liballoc_alloc_page liballoc_alloc
+#define liballoc_free_page liballoc_free
+#endif
+
 /* Obtain `pages` (>= 1) contiguous pages of LIBALLOC_PAGE_SIZE bytes each.
  * Returns: the address of the first page, aligned to LIBALLOC_PAGE_SIZE, readable
  *          and writable; or NULL when the memory cannot be supplied (the core then
@@ -233,7 +276,8 @@ void *liballoc_alloc_page(size_t pages);
  * Ranges:  the core passes either a whole run exactly as returned by
  *          liballoc_alloc_page, or ANY page-aligned sub-range of a run it still
  *          holds (it trims the head and tail of over-allocated aligned runs and the
- *          tail of a shrinking huge block). Every page is returned at most once; the
+ *          tail of a shrinking huge block) — only whole runs with
+ *          LIBALLOC_WHOLE_RUNS 1 (and LIBALLOC_COMPAT_1_1). Every page is returned at most once; the
  *          parts of a run not passed remain valid and are returned later, in any
  *          order. Ports must therefore manage memory at page granularity.
  * Returns: 0 on success. Non-zero when the pages cannot be returned: the core
@@ -330,6 +374,7 @@ LIBALLOC_API void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size);
  *   Misuse (freed or foreign pointer) is reported; returns NULL with EINVAL. */
 LIBALLOC_API void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size);
 
+#if LIBALLOC_EXTRAS
 /* realloc(ptr, nmemb * size) with overflow check: NULL + ENOMEM on overflow, ptr
  * untouched. */
 LIBALLOC_API void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size);
@@ -360,6 +405,7 @@ LIBALLOC_API void *LIBALLOC_PREFIX(pvalloc)(size_t size);
  * hardened mode, whose canary follows it). 0 for NULL; misuse is reported and
  * returns 0. O(1). */
 LIBALLOC_API size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr);
+#endif /* LIBALLOC_EXTRAS */
 
 /* ---- introspection and control (not prefixed) -------------------------- */
 
