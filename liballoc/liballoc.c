@@ -108,16 +108,25 @@
 #define SL_COUNT   (1u << SL_LOG2)
 #define SMALL_LIMIT ((size_t)SL_COUNT << 4)  /* below: exact 16-byte classes */
 #define FL_SHIFT   (SL_LOG2 + 4)
-#define FL_COUNT   (32 - FL_SHIFT + 1)        /* block sizes are < 2^32 */
+#define FL_COUNT   (LIBALLOC_BLOCK_BITS - FL_SHIFT + 1)  /* block sizes are < 2^BLOCK_BITS */
+/* What the small profile leaves out (the code stays, compiled away as dead). */
+#define PAGED      (!LIBALLOC_SMALL)   /* page runs from the port: chunks, huge runs, page map */
+#define TRAILERS   (!LIBALLOC_SMALL)   /* requester trailers and the quarantine */
+#define ALIGNED    (!LIBALLOC_SMALL || LIBALLOC_EXTRAS)  /* alignments above 16 */
+#if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
+#define TC_LAYER 1                    /* the cache layer (section 11) */
+#else
+#define TC_LAYER 0
+#endif
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX)
 /* A huge block keeps the offset from its run to its header in its size word, below
  * 4 GiB, which caps the alignment a huge block can have. */
 #define MAX_ALIGN  ((size_t)1 << 31)
 /* The quarantine (section 10): freed blocks held back from reuse, at most this many
  * (and LIBALLOC_QUARANTINE_BYTES). */
-#define QUAR_SLOTS 64u
+#define QUAR_SLOTS (TRAILERS ? 64u : 1u)
 /* The most bytes of a region a region heap uses: one chunk. */
-#define REGION_MAX ((size_t)1 << 30)
+#define REGION_MAX ((size_t)1 << (LIBALLOC_BLOCK_BITS < 30 ? LIBALLOC_BLOCK_BITS : 30))
 
 #ifndef LIBALLOC_ADDR_BITS
 #define LIBALLOC_ADDR_BITS 48
@@ -162,6 +171,13 @@ _Static_assert(LIBALLOC_CHUNK_MIN % LIBALLOC_PAGE_SIZE == 0 && LIBALLOC_CHUNK_MA
 	       "chunk sizes must be multiples of the page size");
 _Static_assert(LIBALLOC_CHUNK_MIN <= LIBALLOC_CHUNK_MAX && LIBALLOC_CHUNK_MAX <= (1u << 30),
 	       "chunk size limits out of range");
+_Static_assert(LIBALLOC_BLOCK_BITS >= 16 && LIBALLOC_BLOCK_BITS <= 32, "LIBALLOC_BLOCK_BITS must be 16..32");
+_Static_assert(!PAGED || (LIBALLOC_CHUNK_MAX < ((uint64_t)1 << LIBALLOC_BLOCK_BITS) &&
+			  LIBALLOC_HUGE_THRESHOLD_MAX < ((uint64_t)1 << LIBALLOC_BLOCK_BITS)),
+	       "chunks and the huge threshold must stay below 2^LIBALLOC_BLOCK_BITS");
+#if LIBALLOC_SMALL && (LIBALLOC_HARDENED || defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES))
+#error "the small profile has no hardened mode and no cache layer"
+#endif
 _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 && __alignof__(void *) <= 16,
 	       "payloads are 16-byte aligned, enough for every scalar type");
 
@@ -287,7 +303,7 @@ typedef pm_leaf pm_top;
  */
 struct liballoc_heap {
 	struct liballoc_port port;            /* the hooks (heap_create); zero otherwise */
-	uint64_t key[2];                      /* secret for check words and link mangling */
+	uintptr_t key[2];                     /* secret for check words and link mangling */
 	uintptr_t lo, hi;                     /* a region heap's bounds */
 	uint32_t fl_map;                      /* bit f: sl_map[f] != 0 */
 	uint32_t sl_map[FL_COUNT];            /* bit s: free[f][s] != NULL */
@@ -307,7 +323,7 @@ struct liballoc_heap {
 #ifdef LIBALLOC_DEBUG
 	int locked;                           /* the lock is held (for preconditions) */
 #endif
-	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];  /* paged heaps only: keep last */
+	pm_top *pm_root[PAGED ? (size_t)1 << PM_ROOT_BITS : 1];  /* paged heaps only: keep last */
 };
 typedef struct liballoc_heap heap;
 #define REGION_HEAP_BYTES (offsetof(heap, pm_root))
@@ -354,19 +370,27 @@ static inline void set_prev(blk *b, size_t prev) { STORE(b->prev, (uint32_t)prev
 static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
 static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE - (r->kind == RUN_CHUNK ? r->aux : 0); }
 
-static inline uint32_t mix(uint64_t x, uint64_t y)
+/* A keyed 32-bit hash of an address and a 32-bit value: the check words. A
+ * multiply-xorshift mix in the machine's word size. */
+static inline uint32_t keyed(const heap *h, uintptr_t a, uint32_t v)
 {
-	x ^= y * 0x9e3779b97f4a7c15ull;
+#if UINTPTR_MAX > 0xffffffffu
+	uint64_t x = ((uint64_t)v << 32 | (a & 0xffffffffu)) ^ h->key[0];
+	x ^= ((a >> 32) ^ h->key[1]) * 0x9e3779b97f4a7c15ull;
 	x ^= x >> 29;
 	x *= 0xbf58476d1ce4e5b9ull;
 	return (uint32_t)(x >> 32);
+#else
+	uint32_t x = (v ^ h->key[0]) + (a ^ h->key[1]) * 0x9e3779b9u;
+	x ^= x >> 15;
+	x *= 0x2c1b3c6du;
+	x ^= x >> 12;
+	x *= 0x297a2d39u;
+	return x ^ (x >> 15);
+#endif
 }
 
-static inline uint32_t hdr_hash(const heap *h, const blk *b)
-{
-	uint64_t a = (uint64_t)(uintptr_t)b;
-	return mix(((uint64_t)b->size << 32 | (a & 0xffffffffu)) ^ h->key[0], (a >> 32) ^ h->key[1]);
-}
+static inline uint32_t hdr_hash(const heap *h, const blk *b) { return keyed(h, (uintptr_t)b, b->size); }
 
 static inline int hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
 
@@ -380,8 +404,7 @@ static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size
 
 static inline uint32_t run_hash(const heap *h, const run *r)
 {
-	return mix(((uint64_t)r->aux << 32 | r->pages) ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
-		   ((uint64_t)(uintptr_t)r >> 32) ^ h->key[0]);
+	return keyed(h, (uintptr_t)r, keyed(h, r->pages, r->aux ^ r->kind));
 }
 
 static inline int run_ok(const heap *h, const run *r)
@@ -392,8 +415,8 @@ static inline int run_ok(const heap *h, const run *r)
 
 static inline size_t usable(const blk *b)
 {
-	size_t trailer = b->size & F_REQ ? TRAIL : 0;
-	if (b->size & F_HUGE) {
+	size_t trailer = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
+	if (PAGED && (b->size & F_HUGE)) {
 		const run *r = huge_run(b);
 		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b)) - trailer;
 	}
@@ -405,7 +428,7 @@ static inline trail *trail_of(const blk *b) { return (trail *)(void *)((char *)p
 
 static inline void set_trail(const blk *b, const void *site)
 {
-	if (b->size & F_REQ) {
+	if (TRAILERS && (b->size & F_REQ)) {
 		trail *t = trail_of(b);
 		t->site = site;
 		t->freed_at = NULL;
@@ -565,7 +588,7 @@ static inline int pm_test(const heap *h, uintptr_t a)
  * heap's own metadata. */
 static inline int owns(const heap *h, uintptr_t a)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return a - h->lo < h->hi - h->lo;
 	return pm_test(h, a);
 }
@@ -914,6 +937,8 @@ static void mark_empty(heap *h, const blk *b, int d)
 {
 	run *r = chunk_of_first(b);
 	ASSERT(LOCKED(h) && whole(b));
+	if (!PAGED)  /* one region, never given back: nothing to find */
+		return;
 	h->empty_chunks += (size_t)d;
 	h->empty_bytes += (size_t)d * run_bytes(r);
 	run_unlink(r);
@@ -931,7 +956,7 @@ static void mark_empty(heap *h, const blk *b, int d)
 static int keep_empty(const heap *h, const blk *b)
 {
 	size_t budget = LIBALLOC_HUGE_THRESHOLD_MAX > LIBALLOC_HUGE_THRESHOLD ? 2 * h->huge_threshold : 0;
-	return h->hi || h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY ||
+	return !PAGED || h->hi || h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY ||
 	       h->empty_bytes + run_bytes(chunk_of_first(b)) <= budget;
 }
 
@@ -963,6 +988,8 @@ static blk *chunk_new(heap *h, size_t bs, fault *f)
 	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
 	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
 	ASSERT(LOCKED(h) && bs % 16 == 0);
+	if (!PAGED || h->hi)  /* a region heap does not grow */
+		return NULL;
 	run *r = port_alloc(h, bytes / PAGE, f);
 	if (!r && bytes > need && !f->code)  /* a port with fragmented memory may still have a smaller run */
 		r = port_alloc(h, (bytes = need) / PAGE, f);
@@ -1013,7 +1040,7 @@ static void chunk_release(heap *h, blk *b)
  */
 static void release_empties(heap *h)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return;
 	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
 		nx = r->next;
@@ -1033,7 +1060,7 @@ static void release_empties(heap *h)
 static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 {
 	/* at least one payload byte, so the payload lies inside the run */
-	size_t extra = f->site ? TRAIL : 0, need = n + canary_room() + extra ? n + canary_room() + extra : 1;
+	size_t extra = TRAILERS && f->site ? TRAIL : 0, need = n + canary_room() + extra ? n + canary_room() + extra : 1;
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
 	ASSERT(LOCKED(h) && is_pow2(align));
 	if (h->hi || align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
@@ -1135,7 +1162,10 @@ static void add_in_use(heap *h, size_t d)
 {
 	size_t now = h->st.in_use + d;
 	STORE(h->st.in_use, now);
-	atomic_max(&h->st.in_use_peak, now + LOAD(h->tc_in_use));
+	if (TC_LAYER)
+		atomic_max(&h->st.in_use_peak, now + LOAD(h->tc_in_use));
+	else if (now > h->st.in_use_peak && now < SIZE_MAX / 2)
+		h->st.in_use_peak = now;
 }
 
 static void count_alloc(heap *h, size_t n)
@@ -1269,7 +1299,7 @@ static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero,
  */
 static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, fault *f)
 {
-	size_t size = bsize(b), extra = f->site ? TRAIL : 0;
+	size_t size = bsize(b), extra = TRAILERS && f->site ? TRAIL : 0;
 	uint32_t zero = b->size & F_ZERO;
 	ASSERT(LOCKED(h) && !used(b) && size >= bs && bs == block_size(n) + extra);
 	blk *nx = verified_next(h, b, f);
@@ -1298,8 +1328,8 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	ASSERT(LOCKED(h) && is_pow2(align) && align >= ALIGN);
 	if (n > MAX_REQUEST)
 		return NULL;
-	size_t bs = block_size(n) + (f->site ? TRAIL : 0);
-	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
+	size_t bs = block_size(n) + (TRAILERS && f->site ? TRAIL : 0);
+	if (PAGED && (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold)) {
 		void *p = huge_alloc(h, n, align, f);
 		if (p) {
 			canary_set(h, blk_of(p));
@@ -1309,7 +1339,7 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 		}
 		return p;
 	}
-	if (align <= ALIGN) {
+	if (align <= ALIGN || !ALIGNED) {
 		blk *b = take(h, bs, bs, f);
 		return b ? use_block(h, b, bs, n, dirty, f) : NULL;
 	}
@@ -1358,7 +1388,7 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 #define ROOM_MAX ((size_t)1 << 30)
 static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
 {
-	size_t room = n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? min_sz(n / 4, ROOM_MAX) : 0;
+	size_t room = PAGED && n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? min_sz(n / 4, ROOM_MAX) : 0;
 	void *p = room ? alloc_block(h, n + room, ALIGN, NULL, f) : NULL;
 	if (p) {
 		blk *b = blk_of(p);
@@ -1377,7 +1407,7 @@ static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
  * valid run header. Error path only: O(run size). */
 static const run *run_of(const heap *h, uintptr_t a)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return run_ok(h, (const run *)h->lo) ? (const run *)h->lo : NULL;
 	for (uintptr_t pg = page_floor(a); pm_test(h, pg); pg -= PAGE)
 		if (run_ok(h, (const run *)pg))
@@ -1461,7 +1491,7 @@ static int free_checks(const heap *h, blk *b, blk **nx, blk **pv, fault *f)
 static void release(heap *h, blk *b, int counted, fault *f)
 {
 	ASSERT(LOCKED(h) && used(b));
-	if (b->size & F_HUGE) {
+	if (PAGED && (b->size & F_HUGE)) {
 		run *r = huge_run(b);
 		if (!run_ok(h, r) || r->kind != RUN_HUGE) {
 			set_fault(f, LIBALLOC_E_HEADER, payload(b));
@@ -1524,7 +1554,7 @@ static void release(heap *h, blk *b, int counted, fault *f)
  * full the oldest is released for real; give_back and trim empty it. O(1) per free
  * plus the eviction of one block (hardened: the O(size) poison a free pays anyway).
  */
-static int quarantines(const blk *b) { return b->size & F_REQ; }
+static int quarantines(const blk *b) { return TRAILERS && (b->size & F_REQ); }
 
 /* Release the oldest quarantined block (lock held). */
 static void quarantine_evict(heap *h, fault *f)
@@ -1580,10 +1610,10 @@ static void h_free(heap *h, void *p, fault *f)
 /* Resize live block b to n bytes without moving it, if possible. */
 static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
-	size_t old = requested(b), extra = b->size & F_REQ ? TRAIL : 0;
+	size_t old = requested(b), extra = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
 	trail keep_trail = extra ? *trail_of(b) : (trail){NULL, NULL};  /* it moves with the end */
 	ASSERT(LOCKED(h) && used(b) && n <= MAX_REQUEST);
-	if (b->size & F_HUGE) {
+	if (PAGED && (b->size & F_HUGE)) {
 		run *r = huge_run(b);
 		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room() + extra, PAGE);
 		size_t have = usable(b);
@@ -1677,11 +1707,9 @@ typedef struct tally {
  * (site: the requester, recorded in a block's trailer if it has one).
  * and defines liballoc_thread_exit and liballoc_fork_child.
  */
-#if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
-#define TC_LAYER 1
+#if TC_LAYER
 #include "liballoc_tcache.c"
 #else
-#define TC_LAYER 0
 #define TC_RACY_BLOCK ((size_t)0)
 static inline void *tc_alloc(size_t n, const void *site)
 {
@@ -1731,16 +1759,22 @@ void liballoc_fork_child(void) {}
 static void heap_init(heap *h)
 {
 	static uint32_t generation;  /* a heap made again at the same address gets a new key */
-	uint64_t seed = (uint64_t)(uintptr_t)h ^ 0x6c69626c6c6f6361ull ^
-			(uint64_t)__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED) * 0xd1b54a32d192ed03ull;
+	uintptr_t seed = (uintptr_t)h ^ (uintptr_t)0x6c69626c6c6f6361ull ^
+			 (uintptr_t)__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED) * (uintptr_t)0xd1b54a32d192ed03ull;
 #ifdef LIBALLOC_ENTROPY
-	seed ^= (uint64_t)(LIBALLOC_ENTROPY());
+	uint64_t e = (uint64_t)(LIBALLOC_ENTROPY());
+	seed ^= (uintptr_t)(e ^ (e >> 32));
 #endif
-	for (int i = 0; i < 2; i++) {  /* splitmix64 */
+	for (int i = 0; i < 2; i++) {  /* splitmix */
+#if UINTPTR_MAX > 0xffffffffu
 		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		h->key[i] = z ^ (z >> 31);
+		h->key[i] = (uintptr_t)(z ^ (z >> 31));
+#else
+		uint32_t z = (seed += 0x9e3779b9u) * 0x85ebca6bu;
+		h->key[i] = z ^ (z >> 15);
+#endif
 	}
 	h->chunks.next = h->chunks.prev = &h->chunks;
 	h->huges.next = h->huges.prev = &h->huges;
@@ -1837,32 +1871,61 @@ liballoc_heap *liballoc_heap_create(const struct liballoc_port *port)
 	return h;
 }
 
-liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
+/* Make h, initialised and not yet shared, a region heap over [c, end) (c 16-aligned):
+ * one chunk of at most REGION_MAX bytes. 0 if that is too small for a block. */
+static int region_init(heap *h, uintptr_t c, uintptr_t end)
 {
-	uintptr_t lo = align_up((uintptr_t)base, 16), end = ((uintptr_t)base + bytes) & ~(uintptr_t)15;
-	uintptr_t c = align_up(lo + REGION_HEAP_BYTES, 16);
-	if (!base || (uintptr_t)base + bytes < (uintptr_t)base || end < c || end - c < RUN_HDR + 2 * HDR + MIN_BLOCK) {
-		SET_ERRNO(LIBALLOC_EINVAL);
-		return NULL;
-	}
-	heap *h = (heap *)lo;
+	if (end < c || end - c < RUN_HDR + 2 * HDR + MIN_BLOCK)
+		return 0;
 	size_t cb = min_sz(end - c, REGION_MAX);
-	__builtin_memset(h, 0, REGION_HEAP_BYTES);
-	heap_init(h);
 	h->lo = c;
 	h->hi = c + cb;
 	h->huge_threshold = cb;  /* every block comes from the one chunk */
 	h->st.obtained = h->st.obtained_peak = cb;
-#ifdef LIBALLOC_DEBUG
-	h->locked = 1;
-#endif
 	blk *b = chunk_init(h, (run *)c, cb, pages_for(cb));
 	insert_free(h, b);
 	mark_empty(h, b, 1);
+	return 1;
+}
+
+liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
+{
+	uintptr_t lo = align_up((uintptr_t)base, 16), end = ((uintptr_t)base + bytes) & ~(uintptr_t)15;
+	uintptr_t c = align_up(lo + REGION_HEAP_BYTES, 16);
+	heap *h = (heap *)lo;
+	int ok = base && (uintptr_t)base + bytes >= (uintptr_t)base && end >= c;
+	if (ok) {
+		__builtin_memset(h, 0, REGION_HEAP_BYTES);
+		heap_init(h);
 #ifdef LIBALLOC_DEBUG
-	h->locked = 0;
+		h->locked = 1;
 #endif
+		ok = region_init(h, c, end);
+#ifdef LIBALLOC_DEBUG
+		h->locked = 0;
+#endif
+	}
+	if (!ok) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
 	return h;
+}
+
+int liballoc_init_region(void *base, size_t bytes)
+{
+	fault f = NO_FAULT;
+	heap *h = G;
+	int ok;
+	if (!enter(h))
+		return -1;
+	ok = base && (uintptr_t)base + bytes >= (uintptr_t)base && !h->hi && h->chunks.next == &h->chunks &&
+	     h->huges.next == &h->huges &&
+	     region_init(h, align_up((uintptr_t)base, 16), ((uintptr_t)base + bytes) & ~(uintptr_t)15);
+	leave(h, &f);
+	if (!ok)
+		SET_ERRNO(LIBALLOC_EINVAL);
+	return ok ? 0 : -1;
 }
 
 void liballoc_heap_destroy(liballoc_heap *h)
@@ -1925,7 +1988,7 @@ static void *nomem(void *p)
 static inline heap *heap_of(liballoc_heap *h) { return h ? h : G; }
 
 /* The requester of the public function this expands in, if recorded. */
-#define CALLER() (LOAD(g_record) ? __builtin_return_address(0) : NULL)
+#define CALLER() (TRAILERS && LOAD(g_record) ? __builtin_return_address(0) : NULL)
 
 /* Allocate n bytes aligned to `align` (a power of two >= 16) under the lock, the
  * default heap through the cache layer's slow path. NULL on failure, errno
@@ -2158,7 +2221,7 @@ void *liballoc_heap_realloc(liballoc_heap *h, void *ptr, size_t size)
 
 void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 {
-	if (!is_pow2(alignment)) {
+	if (!is_pow2(alignment) || (!ALIGNED && alignment > ALIGN)) {
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
@@ -2168,7 +2231,7 @@ void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 size_t liballoc_heap_usable_size(liballoc_heap *h, void *ptr) { return usable_size_on(heap_of(h), ptr); }
 
 /* The requester is recorded when recording is on; an explicit one replaces the caller. */
-#define SITE(s) (LOAD(g_record) ? (s) : NULL)
+#define SITE(s) (TRAILERS && LOAD(g_record) ? (s) : NULL)
 
 void *liballoc_heap_malloc_at(liballoc_heap *h, size_t size, const void *site)
 {
@@ -2237,7 +2300,7 @@ struct liballoc_cache {
 
 static inline uint32_t slab_hash(const heap *h, const slab *s, const liballoc_cache *c)
 {
-	return mix((uint64_t)(uintptr_t)s ^ h->key[0], (uint64_t)(uintptr_t)c ^ h->key[1]);
+	return keyed(h, (uintptr_t)s, keyed(h, (uintptr_t)c, 0x51ab));
 }
 
 static inline char *obj_at(const liballoc_cache *c, const slab *s, uint32_t i)
@@ -2402,7 +2465,7 @@ liballoc_cache *liballoc_cache_create(liballoc_heap *hh, const char *name, size_
 {
 	heap *h = heap_of(hh);
 	fault f = NO_FAULT;
-	if (!size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
+	if (!ALIGNED || !size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
@@ -2778,8 +2841,8 @@ static int check_heap(heap *h)
 	 * in-use and cached totals are then compared only when no other cache exists. */
 	if ((!others && (t.in_use != h->st.in_use + LOAD(h->tc_in_use) + want.in_use ||
 			 t.live != h->st.live_blocks + want.live || t.cached != want.cached)) ||
-	    t.quarantined != h->quar_n || t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks ||
-	    t.empty_bytes != h->empty_bytes ||
+	    t.quarantined != h->quar_n || t.free_bytes != h->st.free_bytes ||
+	    (PAGED && (t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes)) ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
 		return LIBALLOC_E_ACCOUNTING;

@@ -59,6 +59,40 @@
 #endif
 #endif
 
+/* The small profile, for MCUs: 1 builds the core with only what a default heap in
+ * one region needs (see liballoc_init_region): no page runs, page map, huge blocks,
+ * requester trailers, quarantine, hardening or cache layer; 8 second-level classes;
+ * blocks below 2^LIBALLOC_BLOCK_BITS bytes. The cheap misuse checks stay (double
+ * free, foreign and interior pointers, overwritten headers, a write past the end
+ * into the next header). The API and its guarantees are the same, except that
+ * without LIBALLOC_EXTRAS alignments above 16 bytes are refused (EINVAL), and with
+ * them object caches; the page hooks are never called (only the lock hooks), and a
+ * realloc that moves reserves no headroom. Default 0. */
+#ifndef LIBALLOC_SMALL
+#define LIBALLOC_SMALL 0
+#endif
+#if LIBALLOC_SMALL
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 0
+#endif
+#ifndef LIBALLOC_STATS
+#define LIBALLOC_STATS 0
+#endif
+#ifndef LIBALLOC_SL_LOG2
+#define LIBALLOC_SL_LOG2 3
+#endif
+#ifndef LIBALLOC_BLOCK_BITS
+#define LIBALLOC_BLOCK_BITS 24
+#endif
+#endif
+
+/* log2 of the bound on block sizes: the first-level lists cover block sizes below
+ * 2^LIBALLOC_BLOCK_BITS bytes (default 32, every size; the small profile 24, 16 MiB,
+ * which shrinks the lists). A region heap uses at most that much of its region. */
+#ifndef LIBALLOC_BLOCK_BITS
+#define LIBALLOC_BLOCK_BITS 32
+#endif
+
 /* Name of the public malloc-family entry points, like the original liballoc's
  * PREFIX: a kernel port defines LIBALLOC_PREFIX(name) as k##name to get kmalloc,
  * kfree, ...; the Linux port defines it as plain `name` to replace malloc. 1.1's own
@@ -503,6 +537,18 @@ LIBALLOC_API size_t liballoc_trim(void);
  * abandoned without touching the heap (free does nothing, realloc returns NULL with
  * EINVAL, malloc_usable_size returns 0). One handler serves every heap. */
 typedef void (*liballoc_error_fn)(int error, void *ptr);
+
+/* Make the default heap a region heap over [base, base + bytes) instead of one over
+ * the page hooks: its blocks come from that region only, it never calls
+ * alloc_page or free_page, and pointers are validated by the region's bounds (no
+ * page map). For a system that gives the heap one fixed area (an MCU's RAM between
+ * the linker's __heap_start and __heap_end) — and the only way to give the small
+ * profile (LIBALLOC_SMALL) its memory. Call it once, before the first allocation
+ * from the default heap; base need not be aligned; the default heap's state stays
+ * where it is (static), the whole region holds blocks (at most 1 GiB, and less than
+ * 2^LIBALLOC_BLOCK_BITS bytes). Returns 0, or -1 with errno EINVAL (region too small
+ * for a block, or the default heap already in use). O(1). Takes the lock. */
+LIBALLOC_API int liballoc_init_region(void *base, size_t bytes);
 
 /* The version of the core, "MAJOR.MINOR.PATCH" (LIBALLOC_VERSION_STRING of the
  * liballoc.h it was built with). */
