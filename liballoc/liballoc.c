@@ -489,7 +489,6 @@ static int hook_unlock(heap *h)
 	return h->port.unlock ? h->port.unlock(h->port.ctx) : 0;
 }
 
-static size_t give_back(heap *h, fault *f);
 
 /* Give pages back (lock held); false if the port refused them (they stay counted). */
 static int port_free(heap *h, void *a, size_t pages)
@@ -504,10 +503,10 @@ static int port_free(heap *h, void *a, size_t pages)
 	return 1;
 }
 
-/* Pages from the port (lock held). When it has none, first give it back what the
- * heap holds without use (empty chunks, runs whose free_page failed) and ask once
- * more. A run that is not page-aligned breaks the contract: it is reported
- * (LIBALLOC_E_PORT), handed back, and the request fails as if there were no pages. */
+/* Pages from the port (lock held); NULL when it has none (h_alloc then gives
+ * back what the heap holds unused and tries once more). A run that is not
+ * page-aligned breaks the contract: it is reported (LIBALLOC_E_PORT), handed back,
+ * and the request fails as if there were no pages. */
 static void *port_alloc(heap *h, size_t pages, fault *f)
 {
 	ASSERT(LOCKED(h) && pages > 0);
@@ -515,13 +514,7 @@ static void *port_alloc(heap *h, size_t pages, fault *f)
 	void *p = hook_alloc(h, pages);
 	if (!p) {
 		STAT(h->st.alloc_page_failures++);
-		if (!give_back(h, f))
-			return NULL;
-		STAT(h->st.alloc_page_calls++);
-		if ((p = hook_alloc(h, pages)) == NULL) {
-			STAT(h->st.alloc_page_failures++);
-			return NULL;
-		}
+		return NULL;
 	}
 	if ((uintptr_t)p & (PAGE - 1)) {
 		set_fault(f, LIBALLOC_E_PORT, p);
@@ -1232,13 +1225,8 @@ static blk *take(heap *h, size_t need, size_t grow, fault *f)
 	ASSERT(LOCKED(h) && need % 16 == 0 && grow % 16 == 0);
 	blk *b = find_free(h, need);
 	if (!b && grow) {
-		uint32_t quarantined = h->quar_n;
 		release_empties(h);
-		if ((b = chunk_new(h, grow, f)) != NULL)
-			return b;
-		/* Out of pages, the quarantine went back (give_back): use what it freed. */
-		if (!quarantined || h->quar_n || (b = find_free(h, need)) == NULL)
-			return NULL;
+		return chunk_new(h, grow, f);
 	}
 	if (!b)
 		return NULL;
@@ -1367,9 +1355,14 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	return use_block(h, b, bs, n, dirty, f);
 }
 
+/* Allocate (lock held). When the port has no pages, give it back what the heap
+ * holds unused (the quarantine, empty chunks, runs whose free_page failed) and try
+ * once more: here rather than at each hook call, so the stack stays shallow. */
 static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
 	void *p = alloc_block(h, n, align, dirty, f);
+	if (PAGED && !p && !f->code && give_back(h, f))
+		p = alloc_block(h, n, align, dirty, f);
 	if (p)
 		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
 	return p;
@@ -2061,13 +2054,35 @@ static void *calloc_on(heap *h, size_t nmemb, size_t size, const void *site)
 	return nomem(p);
 }
 
-static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
+/* realloc of a block (ptr and size non-zero) under the lock; *moved: the old
+ * block's bytes to copy into the new one, which the caller copies and frees
+ * outside the lock. Its own frame, so realloc(NULL, n)'s path stays shallow. */
+__attribute__((noinline)) static void *realloc_locked(heap *h, void *ptr, size_t size, const void *site, size_t *copy)
 {
 	fault f = {0, NULL, site};
 	void *q = NULL;
-	size_t copy = 0;
-	int moved = 0, e;
+	int e;
 	blk *b;
+	if (!enter(h))
+		return nomem(NULL);
+	if ((e = lookup(h, ptr, &b)) != 0) {
+		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
+	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
+		q = ptr;
+	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
+		*copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
+	}
+	if (!q && !f.code)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	if (!q)
+		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
+	return q;
+}
+
+static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
+{
+	size_t copy = SIZE_MAX;
 	if (!ptr)
 		return malloc_on(h, size, site);
 	if (size == 0) {
@@ -2076,25 +2091,11 @@ static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
 	}
 	if (TC_LAYER && h == G && tc_resize(ptr, size, site))
 		return ptr;
-	if (!enter(h))
-		return nomem(NULL);
-	if ((e = lookup(h, ptr, &b)) != 0) {
-		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
-	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
-		q = ptr;
-	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
-		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
-		moved = 1;
-	}
-	if (!q && !f.code)
-		STAT(h->st.failed_allocs++);
-	leave(h, &f);
-	if (moved) {  /* copy outside the lock, then free the old block */
+	void *q = realloc_locked(h, ptr, size, site, &copy);
+	if (copy != SIZE_MAX) {  /* moved: copy outside the lock, then free the old block */
 		__builtin_memcpy(q, ptr, copy);
 		free_any(h, ptr, site);
 	}
-	if (!q)
-		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
 	return q;
 }
 
