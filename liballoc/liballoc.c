@@ -52,7 +52,8 @@
  * probe plus two bitmap scans of one machine word each (count-leading/trailing-zero
  * instructions), i.e. independent of the number of free or live blocks and of the
  * heap size; coalescing looks at exactly two neighbours. So malloc and free take
- * O(1) time plus, when the heap must grow, one alloc_page call for the run and
+ * O(1) time plus, when the heap must grow, one alloc_page call for the run (two if
+ * the port refuses the grown chunk size and a smaller run is asked for) and
  * setting the page map bits of the new run, O(run pages / 32) word writes, where a
  * chunk is at most max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the
  * configuration; before that, the empty chunks kept as hysteresis (none of which
@@ -60,8 +61,8 @@
  * budget. Page-map nodes for an address range the heap has never touched cost one
  * alloc_page call each, at most PM_LEVELS - 1 per new run. Huge blocks cost O(1)
  * plus O(pages / 32) for their page map bits. When the port has no pages, the heap
- * gives back what it holds unused (empty chunks, runs whose free_page failed) and
- * asks once more. The cost of the port hooks themselves is the port's (see the
+ * gives back what it holds unused (the quarantine, empty chunks, runs whose
+ * free_page failed) and tries the allocation once more (h_alloc). The cost of the port hooks themselves is the port's (see the
  * port's documentation). An object cache (section 14) adds O(1) per object, and one
  * heap malloc or free when it takes or lets go of a slab. The cache layer adds
  * refills and flushes of at most TC_BATCH blocks, each O(1), and hands whole bins

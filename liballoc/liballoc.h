@@ -359,13 +359,17 @@ struct liballoc_port {
  *                the size exceeds PTRDIFF_MAX, a size computation overflows, or the
  *                port has no pages (alloc_page returned NULL).
  *   Complexity:  O(1): a bounded number of bitmap and list operations, independent
- *                of the number of live blocks and of the heap size, plus at most one
- *                alloc_page call for the block's run (and, for a new run, the calls
- *                for page-map nodes its addresses need, and setting the page map bits
- *                of that run), and before it the return of the empty chunks kept as
- *                hysteresis (a number bounded by the configuration, one free_page
- *                each). When the port has no pages, the heap gives back what it holds
- *                unused and asks once more. The bound is derived in the essay at the
+ *                of the number of live blocks and of the heap size. When the heap
+ *                must grow: the return of the empty chunks kept as hysteresis (a
+ *                number bounded by the configuration, one free_page each), then one
+ *                alloc_page call for the new run — two if the port refuses the
+ *                geometrically grown chunk size and a smaller run is asked for —
+ *                plus one per page-map node the run's addresses need (none once the
+ *                heap has touched that address range; at most two per level), and
+ *                setting the run's page map bits. When the port has no pages, the
+ *                heap gives back what it holds unused (the quarantine, empty chunks,
+ *                runs whose free_page failed) and tries once more, so a failing
+ *                allocation makes at most twice those calls. The bound is derived in the essay at the
  *                top of liballoc.c. Hardened mode adds O(size) canary/poison work;
  *                calloc and realloc add the O(size) memset/memcpy they imply.
  *   Thread-safety: every function takes the heap's lock around its work, so the API
