@@ -114,6 +114,7 @@
 #define PAGED      (!LIBALLOC_SMALL)   /* page runs from the port: chunks, huge runs, page map */
 #define TRAILERS   (!LIBALLOC_SMALL)   /* requester trailers and the quarantine */
 #define ALIGNED    (!LIBALLOC_SMALL || LIBALLOC_EXTRAS)  /* alignments above 16 */
+#define DEEP_CHECKS (!LIBALLOC_SMALL)  /* neighbours' check words and list links verified */
 #if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
 #define TC_LAYER 1                    /* the cache layer (section 11) */
 #else
@@ -1182,10 +1183,10 @@ static void count_free(heap *h, size_t n)
 static blk *verified_next(const heap *h, blk *b, fault *f)
 {
 	blk *nx = next_blk(b);
-	if (!verify(h, nx, f))
+	if (DEEP_CHECKS && !verify(h, nx, f))
 		return NULL;
-	if (nx->prev != bsize(b) || (!used(nx) && (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f) ||
-						    next_blk(nx)->prev != bsize(nx)))) {
+	if (nx->prev != bsize(b) || (DEEP_CHECKS && !used(nx) &&
+				     (!links_ok(h, nx, f) || !verify(h, next_blk(nx), f) || next_blk(nx)->prev != bsize(nx)))) {
 		if (!f->code)
 			set_fault(f, LIBALLOC_E_HEADER, payload(nx));
 		return NULL;
@@ -1201,18 +1202,18 @@ static blk *verified_prev(const heap *h, blk *b, int *ok, fault *f)
 	*ok = 1;
 	if (!b->prev) {
 		const run *r = chunk_of_first(b);
-		if (!run_ok(h, r) || r->kind != RUN_CHUNK) {
+		if (DEEP_CHECKS && (!run_ok(h, r) || r->kind != RUN_CHUNK)) {
 			set_fault(f, LIBALLOC_E_HEADER, payload(b));
 			*ok = 0;
 		}
 		return NULL;
 	}
 	blk *pv = prev_blk(b);
-	if ((b->prev & 15) || b->prev < MIN_BLOCK || !owns(h, (uintptr_t)pv) || !hdr_ok(h, pv) ||
+	if ((b->prev & 15) || b->prev < MIN_BLOCK || !owns(h, (uintptr_t)pv) || (DEEP_CHECKS && !hdr_ok(h, pv)) ||
 	    bsize(pv) != b->prev || (pv->size & F_HUGE)) {
 		set_fault(f, LIBALLOC_E_HEADER, payload(b));  /* b's tag is what is wrong, or the header it leads to */
 		*ok = 0;
-	} else if (!used(pv) && !links_ok(h, pv, f)) {
+	} else if (DEEP_CHECKS && !used(pv) && !links_ok(h, pv, f)) {
 		*ok = 0;
 	}
 	return pv;
@@ -1231,7 +1232,7 @@ static blk *take(heap *h, size_t need, size_t grow, fault *f)
 	}
 	if (!b)
 		return NULL;
-	if (!verify(h, b, f) || !links_ok(h, b, f))
+	if (DEEP_CHECKS && (!verify(h, b, f) || !links_ok(h, b, f)))
 		return NULL;
 	remove_free(h, b);
 	if (whole(b))
@@ -1780,8 +1781,8 @@ static void count_error(heap *h) { __atomic_fetch_add(&h->st.errors, 1, __ATOMIC
 
 static void report(const fault *f)
 {
-	liballoc_error_fn handler = __atomic_load_n(&g_handler, __ATOMIC_ACQUIRE);
-	if (f->code && handler)
+	liballoc_error_fn handler;
+	if (f->code && (handler = __atomic_load_n(&g_handler, __ATOMIC_ACQUIRE)) != NULL)
 		handler(f->code, f->ptr);
 }
 

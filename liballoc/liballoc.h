@@ -63,8 +63,10 @@
  * one region needs (see liballoc_init_region): no page runs, page map, huge blocks,
  * requester trailers, quarantine, hardening or cache layer; 8 second-level classes;
  * blocks below 2^LIBALLOC_BLOCK_BITS bytes. The cheap misuse checks stay (double
- * free, foreign and interior pointers, overwritten headers, a write past the end
- * into the next header). The API and its guarantees are the same, except that
+ * free, foreign and interior pointers, the block's own overwritten header, a write
+ * past the end into the next header's boundary tag); the neighbours' check words
+ * and free-list links are not verified before a merge, and liballoc_check is the
+ * deep check. The API and its guarantees are the same, except that
  * without LIBALLOC_EXTRAS alignments above 16 bytes are refused (EINVAL), and with
  * them object caches; the page hooks are never called (only the lock hooks), and a
  * realloc that moves reserves no headroom. Default 0. */
