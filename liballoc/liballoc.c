@@ -1441,7 +1441,7 @@ static int classify(const heap *h, uintptr_t a)
  * region's bounds) and the check word. Needs no lock: a live block's size and check
  * word are written only under the lock by its owner's calls (its neighbours' merges
  * rewrite only its boundary tag). */
-static inline blk *live_block(const heap *h, void *p)
+__attribute__((always_inline)) static inline blk *live_block(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
 	if (((uintptr_t)p & (ALIGN - 1)) || !owns(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
@@ -2023,7 +2023,7 @@ __attribute__((noinline)) static void free_on(heap *h, void *ptr, const void *si
 	leave(h, &f);
 }
 
-static inline void free_any(heap *h, void *ptr, const void *site)
+__attribute__((always_inline)) static inline void free_any(heap *h, void *ptr, const void *site)
 {
 	if (TC_LAYER && h == G) {
 		blk *b = live_block(G, ptr);
@@ -2033,7 +2033,7 @@ static inline void free_any(heap *h, void *ptr, const void *site)
 	free_on(h, ptr, site);
 }
 
-static inline void *malloc_on(heap *h, size_t n, const void *site)
+__attribute__((always_inline)) static inline void *malloc_on(heap *h, size_t n, const void *site)
 {
 	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
 	if (__builtin_expect(p != NULL, 1))

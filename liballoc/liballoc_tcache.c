@@ -573,7 +573,7 @@ __attribute__((noinline, cold)) static int tc_make_room(heap *h, tcache *tc, tbi
  * that free's own fast path calls nothing. 0: take the locked path (which also
  * reports an overflow into the next header).
  */
-static inline int tc_free(blk *b, int slow, const void *site)
+__attribute__((always_inline)) static inline int tc_free(blk *b, int slow, const void *site)
 {
 	heap *h = G;
 	int done = 0;
