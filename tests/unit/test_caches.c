@@ -279,6 +279,7 @@ static void test_cache_in_default_heap(void **state)
 static void test_heap_destroy_with_caches(void **state)
 {
 	(void)state;
+	SKIP_IF_DESTROY_IS_UNINSTRUMENTED();
 	liballoc_heap *h = new_heap(2);
 	for (int k = 0; k < 5; k++) {
 		liballoc_cache *c = liballoc_cache_create(h, "live", 24 + (size_t)k * 100, 0);
@@ -355,6 +356,7 @@ static void test_cache_stats(void **state)
 static void test_many_caches(void **state)
 {
 	(void)state;
+	SKIP_IF_DESTROY_IS_UNINSTRUMENTED();
 	enum { CACHES = 150 };
 	static liballoc_cache *c[CACHES];
 	liballoc_heap *h = new_heap(0);
