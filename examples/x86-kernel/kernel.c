@@ -1,12 +1,14 @@
-/* kernel.c — the x86 example kernel: PMM from the Multiboot map, paging, kmalloc on top, and the allocator self-test. */
+/* kernel.c — the x86 example kernel: PMM from the Multiboot map, paging, kmalloc on top, the allocator self-test, process heaps. */
 /* SPDX-License-Identifier: MIT */
 /*
  * Boot sequence: serial console, GDT/IDT/PIC; the PMM from the Multiboot memory
  * map; a page directory identity-mapping physical memory (the null page left
  * out) and paging on; the heap hooks over a virtual range of their own at
  * HEAP_BASE; the timer on and interrupts enabled; then checks of each layer on
- * the real CPU, the shared self-test (examples/common/selftest.c), and a final
- * account of every frame. Exits QEMU through isa-debug-exit: 0x10 (status 33)
+ * the real CPU, the shared self-test (examples/common/selftest.c); processes
+ * with heaps of their own, a message heap in a fixed region and object caches for
+ * the kernel's structures (liballoc.h section 4); and a final account of every
+ * frame. Exits QEMU through isa-debug-exit: 0x10 (status 33)
  * on PASS, 0x11 (status 35) on FAIL.
  *
  * Command line (QEMU -append): seed=N and ops=N set the randomized phase;
@@ -353,6 +355,239 @@ static void frame_account(size_t free0)
 	console_write("\n");
 }
 
+/* ---- processes, messages and kernel objects (liballoc.h section 4) ---------------- */
+
+/*
+ * A "process" gets a heap of its own over a range of kernel virtual addresses (a
+ * struct x86_heap_space: the kernel heap's hooks over another range, the process
+ * as their context) and loses it whole at exit: liballoc_heap_destroy hands every
+ * page back, whatever the process left allocated, and the hooks return each frame
+ * to the PMM. Messages between processes live in a heap of their own inside a
+ * fixed region (liballoc_heap_create_in). The kernel's own structures for them
+ * (processes, threads) come from object caches in the kernel heap.
+ */
+#define PROC_BASE 0x80000000u               /* process heaps: 32 MiB of address space per slot */
+#define PROC_PAGES 8192u
+#define PROC_SLOTS 2u
+#define MSG_BYTES (128u * 1024u)
+
+struct thread {
+	uint32_t tid;
+	struct process *owner;
+	void *stack;                        /* in the process heap */
+	uint32_t regs[8];
+	struct thread *next;
+};
+
+struct process {
+	uint32_t pid;
+	struct x86_heap_space space;        /* the range its heap's pages are mapped in */
+	uint32_t space_bits[X86_HEAP_STORAGE_WORDS(PROC_PAGES)];
+	liballoc_heap *heap;
+	struct thread *threads;
+};
+
+struct message {
+	uint32_t from, to, len;
+	unsigned char body[];
+};
+
+static unsigned char msg_region[MSG_BYTES] __attribute__((aligned(16)));
+static liballoc_heap *msg_heap;
+static liballoc_cache *process_cache, *thread_cache;
+static struct process *running[PROC_SLOTS];
+
+static uint64_t rng_next(uint64_t *r)
+{
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return *r;
+}
+
+/* Every frame not free in the PMM is the page directory, a page table, or a page
+ * of the kernel heap or of a running process's heap. */
+static bool frames_accounted(void)
+{
+	size_t process_pages = 0;
+	for (unsigned i = 0; i < PROC_SLOTS; i++)
+		process_pages += running[i] ? x86_heap_space_pages(&running[i]->space) : 0;
+	return x86_pmm_free_frames(&pmm) + 1 + vmm.tables + x86_heap_pages() + process_pages == free_at_boot;
+}
+
+static struct process *process_start(uint32_t pid, unsigned slot)
+{
+	struct process *p = liballoc_cache_alloc(process_cache);
+	if (!check(p != NULL, "process: a process struct from its object cache"))
+		return NULL;
+	p->pid = pid;
+	p->threads = NULL;
+	uint32_t base = PROC_BASE + slot * PROC_PAGES * X86_PAGE_SIZE;
+	require(x86_heap_space_init(&p->space, &heap_ops, base, PROC_PAGES, p->space_bits) == 0,
+		"process: its address range");
+	struct liballoc_port port = x86_heap_space_port(&p->space);
+	p->heap = liballoc_heap_create(&port);
+	if (!check(p->heap != NULL, "process: liballoc_heap_create over its range")) {
+		liballoc_cache_free(process_cache, p);
+		return NULL;
+	}
+	running[slot] = p;
+	return p;
+}
+
+/* The process at work: threads (kernel objects) with stacks in its heap, data of
+ * every size, a big buffer, messages sent and received. Much stays allocated. */
+static void process_run(struct process *p, uint64_t *r)
+{
+	static void *data[1500];
+	for (uint32_t t = 0; t < 4; t++) {
+		struct thread *th = liballoc_cache_alloc(thread_cache);
+		if (!check(th != NULL, "process: a thread struct from its object cache"))
+			return;
+		th->tid = p->pid * 100 + t;
+		th->owner = p;
+		th->stack = liballoc_heap_memalign(p->heap, X86_PAGE_SIZE, 16384);
+		check(th->stack && (uintptr_t)th->stack % X86_PAGE_SIZE == 0, "process: a page-aligned thread stack");
+		th->next = p->threads;
+		p->threads = th;
+	}
+	bool ok = true;
+	for (unsigned i = 0; i < 1500; i++) {
+		size_t n = 16 + (size_t)(rng_next(r) % 2000);
+		data[i] = liballoc_heap_malloc(p->heap, n);
+		ok = ok && data[i] && (uintptr_t)data[i] >= p->space.virt.base &&
+		     (uintptr_t)data[i] < p->space.virt.base + PROC_PAGES * X86_PAGE_SIZE;
+		if (data[i])
+			__builtin_memset(data[i], (int)i, n < 64 ? n : 64);
+	}
+	check(ok, "process: 1500 blocks, all inside its range");
+	for (unsigned i = 0; i < 1500; i += 2)
+		liballoc_heap_free(p->heap, data[i]);
+	unsigned char *big = liballoc_heap_calloc(p->heap, 1, 1u << 20);  /* its own page run */
+	ok = big != NULL;
+	for (size_t i = 0; ok && i < (1u << 20); i += 4093)
+		ok = big[i] == 0;
+	check(ok, "process: a zeroed 1 MiB buffer");
+	/* messages to the kernel (pid 0): variable sizes in the message heap */
+	struct message *queue[24];
+	for (unsigned i = 0; i < 24; i++) {
+		uint32_t len = 32 + (uint32_t)(rng_next(r) % 3000);
+		queue[i] = liballoc_heap_malloc(msg_heap, sizeof(struct message) + len);
+		if (!check(queue[i] != NULL, "process: a message in the message heap"))
+			return;
+		queue[i]->from = p->pid;
+		queue[i]->to = 0;
+		queue[i]->len = len;
+		__builtin_memset(queue[i]->body, (int)(p->pid + i), len);
+	}
+	ok = true;
+	for (unsigned i = 0; i < 24; i += 3) {  /* the kernel reads some, the rest stay queued */
+		for (uint32_t k = 0; k < queue[i]->len; k++)
+			ok = ok && queue[i]->body[k] == (unsigned char)(p->pid + i);
+		liballoc_heap_free(msg_heap, queue[i]);
+	}
+	check(ok, "process: messages read back intact");
+	check(liballoc_heap_check(p->heap) == LIBALLOC_OK, "process: liballoc_heap_check of its heap");
+	check(liballoc_heap_check(msg_heap) == LIBALLOC_OK, "process: liballoc_heap_check of the message heap");
+	/* Isolation: a process block given to the message heap's free or to kfree is
+	 * reported (on the console) and changes nothing. */
+	struct liballoc_stats before, after;
+	liballoc_heap_stats(p->heap, &before);
+	console_write("x86: two expected misuse reports follow\n");
+	liballoc_heap_free(msg_heap, data[1]);
+	kfree(data[1]);
+	liballoc_heap_stats(p->heap, &after);
+	check(after.live_blocks == before.live_blocks && after.in_use == before.in_use &&
+		      liballoc_heap_check(p->heap) == LIBALLOC_OK && liballoc_heap_check(msg_heap) == LIBALLOC_OK &&
+		      liballoc_check() == LIBALLOC_OK,
+	      "process: a block freed in the wrong heap changes neither");
+}
+
+/* The process exits: the kernel drops its threads' structs, then its heap whole. */
+static void process_exit(struct process *p)
+{
+	struct liballoc_stats st;
+	liballoc_heap_stats(p->heap, &st);
+	size_t held = x86_heap_space_pages(&p->space);
+	console_write("x86: process ");
+	console_dec(p->pid);
+	console_write(": heap at ");
+	console_hex(p->space.virt.base, 8);
+	console_write(", ");
+	console_dec(st.live_blocks);
+	console_write(" blocks live, ");
+	console_dec(held);
+	console_write(" pages (frames) held; exits\n");
+	check(st.obtained == held * X86_PAGE_SIZE, "process: its heap holds exactly the pages of its range");
+	check(frames_accounted(), "process: PMM frames in use are page tables, kernel heap and process heap pages");
+	while (p->threads) {
+		struct thread *th = p->threads;
+		p->threads = th->next;
+		liballoc_cache_free(thread_cache, th);  /* its stack goes with the heap */
+	}
+	liballoc_heap_destroy(p->heap);
+	check(x86_heap_space_pages(&p->space) == 0 && x86_heap_space_errors(&p->space) == 0,
+	      "process: destroy gave back every page of its heap");
+	check(frames_accounted(), "process: every frame of its heap is back in the PMM");
+	console_write("x86: process ");
+	console_dec(p->pid);
+	console_write(" gone: ");
+	console_dec(held);
+	console_write(" frames back, ");
+	console_dec(x86_pmm_free_frames(&pmm));
+	console_write(" free in the PMM\n");
+	for (unsigned i = 0; i < PROC_SLOTS; i++)
+		if (running[i] == p)
+			running[i] = NULL;
+	liballoc_cache_free(process_cache, p);
+}
+
+static void processes(void)
+{
+	uint64_t r = seed | 1;
+	process_cache = liballoc_cache_create(NULL, "process", sizeof(struct process), 64);
+	thread_cache = liballoc_cache_create(NULL, "thread", sizeof(struct thread), 16);
+	msg_heap = liballoc_heap_create_in(msg_region, sizeof msg_region);
+	require(process_cache && thread_cache && msg_heap, "processes: object caches and the message heap");
+	/* three processes: two at once, then one in the range the first left */
+	struct process *a = process_start(1, 0), *b = process_start(2, 1);
+	if (a)
+		process_run(a, &r);
+	/* a broken cache would corrupt the kernel heap: stop here rather than later */
+	require(liballoc_check() == LIBALLOC_OK, "processes: the kernel heap and its object caches are sound");
+	if (b)
+		process_run(b, &r);
+	if (a)
+		process_exit(a);
+	struct process *c = process_start(3, 0);
+	if (c) {
+		process_run(c, &r);
+		process_exit(c);
+	}
+	if (b)
+		process_exit(b);
+	struct liballoc_cache_stats ps, ts;
+	liballoc_cache_stats(process_cache, &ps);
+	liballoc_cache_stats(thread_cache, &ts);
+	check(ps.objects == 0 && ts.objects == 0, "processes: every process and thread struct back in its cache");
+	struct liballoc_stats ms;
+	liballoc_heap_stats(msg_heap, &ms);
+	console_write("x86: message heap: ");
+	console_dec(ms.live_blocks);
+	console_write(" messages still queued, ");
+	console_dec(ms.in_use);
+	console_write(" bytes in a region of ");
+	console_dec(MSG_BYTES);
+	console_write("\n");
+	check(ms.live_blocks == 3 * 16 && liballoc_heap_check(msg_heap) == LIBALLOC_OK,
+	      "processes: the unread messages are still in the message heap");
+	liballoc_heap_destroy(msg_heap);
+	liballoc_cache_destroy(process_cache);
+	liballoc_cache_destroy(thread_cache);
+	liballoc_trim();
+	check(frames_accounted(), "processes: every frame accounted for after the processes");
+}
+
 /* "liballoc-selftest: PASS <n> checks" with the kernel's checks added to n. */
 static void print_pass(void)
 {
@@ -405,6 +640,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	console_dec(env.heap_bytes);
 	console_write("\n");
 	bool passed = selftest_run(&env);
+	processes();
 	int broken = liballoc_check();
 	if (!check(broken == LIBALLOC_OK, "liballoc_check after the self-test")) {
 		console_write("x86: liballoc_check: ");

@@ -18,6 +18,8 @@
  *
  * It reaches the PMM and VMM only through struct x86_heap_ops, and keeps which
  * heap pages are handed out in a flat_pages bitmap (ports/flat/flat_pages.c).
+ * The same hooks serve heap instances over ranges of their own (struct
+ * x86_heap_space, at the end of this header).
  *
  * Keeping only the hooks (a hobby OS with its own PMM and VMM)
  * ------------------------------------------------------------
@@ -44,10 +46,12 @@
 #ifndef X86_HEAP_H
 #define X86_HEAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "flat_pages.h"
+#include "liballoc.h"
 
 /* Words of storage x86_heap_init needs for a range of `pages` pages (a
  * constant expression, for static arrays): 1 bit per page, twice. */
@@ -86,5 +90,51 @@ size_t x86_heap_errors(void);
 
 /* Current nesting depth of liballoc_lock (0 outside the allocator). O(1). */
 unsigned x86_heap_lock_depth(void);
+
+/*
+ * More heaps over the same primitives (liballoc.h section 4). A space is a range
+ * of kernel virtual pages with hooks that work exactly as the four above (the
+ * kernel heap is one space), handed to liballoc_heap_create as a struct
+ * liballoc_port whose ctx is the space. A kernel gives each process a heap over a
+ * space of its own and drops it whole at exit: liballoc_heap_destroy returns
+ * every page, which the hooks unmap, giving each frame back through ops.frame_free.
+ * Page tables made for the range stay (the VMM keeps them for the next process).
+ *
+ *     static struct x86_heap_space space;            // lives as long as the heap
+ *     static uint32_t bits[X86_HEAP_STORAGE_WORDS(PROC_PAGES)];
+ *     x86_heap_space_init(&space, &ops, PROC_BASE, PROC_PAGES, bits);
+ *     struct liballoc_port port = x86_heap_space_port(&space);
+ *     liballoc_heap *heap = liballoc_heap_create(&port);
+ *     ... liballoc_heap_malloc(heap, n) ...
+ *     liballoc_heap_destroy(heap);                   // x86_heap_space_pages(&space) == 0
+ *
+ * Each space has its own lock depth; its lock is interrupts off, as above. The
+ * fields are the hooks' own: read them through the functions below.
+ */
+struct x86_heap_space {
+	struct x86_heap_ops ops;
+	struct flat_pages virt;   /* the range's pages: free / handed to liballoc */
+	size_t pages;             /* handed out now */
+	size_t errors;            /* unmap or frame_free failures met and survived */
+	unsigned depth;           /* lock nesting */
+	uint32_t saved;           /* EFLAGS before the outermost lock */
+	bool ready;
+};
+
+/* Set up space s over [base, base + pages * 4096) (base 4 KiB aligned, ending at or
+ * below 4 GiB, used by nothing else) with X86_HEAP_STORAGE_WORDS(pages) words of
+ * `storage` (both must outlive the space's heap). Returns 0, or -1 on bad
+ * arguments. O(pages / 32). Not thread-safe. */
+int x86_heap_space_init(struct x86_heap_space *s, const struct x86_heap_ops *ops, uintptr_t base, size_t pages,
+			uint32_t *storage);
+
+/* The port for liballoc_heap_create: s's alloc_page, free_page, lock and unlock,
+ * with ctx = s. O(1). */
+struct liballoc_port x86_heap_space_port(struct x86_heap_space *s);
+
+/* Pages of s handed out now; failures survived; lock depth. O(1). */
+size_t x86_heap_space_pages(const struct x86_heap_space *s);
+size_t x86_heap_space_errors(const struct x86_heap_space *s);
+unsigned x86_heap_space_lock_depth(const struct x86_heap_space *s);
 
 #endif

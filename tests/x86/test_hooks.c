@@ -348,6 +348,72 @@ static void test_kmalloc_on_top(void **state)
 	assert_int_equal(x86_heap_lock_depth(), 0);
 }
 
+/* A heap instance over a space of its own (a process heap): its pages come from
+ * the same PMM through the same hooks, mapped in its own range; destroy hands
+ * every page back and every frame returns to the PMM, whatever was live. (The
+ * kernel heap is left alone: setup forgets its pages, which only the first test
+ * that uses kmalloc may do.) */
+#define PROC_PAGES 1024u
+static uint32_t proc_bits[X86_HEAP_STORAGE_WORDS(PROC_PAGES)];
+
+static void test_process_heap_over_a_space(void **state)
+{
+	(void)state;
+	static struct x86_heap_space space;
+	static uintptr_t proc_base;
+	if (!proc_base) {
+		void *m = mmap(NULL, PROC_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_32BIT, -1, 0);
+		assert_true(m != MAP_FAILED);
+		proc_base = (uintptr_t)m;
+	}
+	assert_int_equal(x86_heap_space_init(NULL, &heap_ops, proc_base, PROC_PAGES, proc_bits), -1);
+	assert_int_equal(x86_heap_space_init(&space, &heap_ops, proc_base + 8, PROC_PAGES, proc_bits), -1);
+	size_t kernel_pages = x86_heap_pages(), frames0 = x86_pmm_free_frames(&pmm), tables0 = vmm.tables;
+	for (int run = 0; run < 2; run++) {  /* a second process over the same range */
+		assert_int_equal(x86_heap_space_init(&space, &heap_ops, proc_base, PROC_PAGES, proc_bits), 0);
+		struct liballoc_port port = x86_heap_space_port(&space);
+		liballoc_heap *h = liballoc_heap_create(&port);
+		assert_non_null(h);
+		unsigned char *small[200], *big = liballoc_heap_malloc(h, 300000), *z = liballoc_heap_calloc(h, 1, 5000);
+		unsigned char *al = liballoc_heap_memalign(h, 16384, 20000);
+		assert_non_null(big);
+		assert_non_null(z);
+		assert_non_null(al);
+		assert_int_equal((uintptr_t)al % 16384, 0);
+		for (int i = 0; i < 5000; i++)
+			assert_int_equal(z[i], 0);
+		for (int i = 0; i < 200; i++) {
+			small[i] = liballoc_heap_malloc(h, 24 + (size_t)i * 10);
+			assert_true((uintptr_t)small[i] >= proc_base && (uintptr_t)small[i] < proc_base + PROC_PAGES * PAGE);
+			assert_int_not_equal(frame_of(va(small[i], 0) & ~(PAGE - 1)), 0);  /* mapped */
+			memset(small[i], i, 24);
+		}
+		memset(big, 1, 300000);
+		assert_int_equal(liballoc_heap_check(h), LIBALLOC_OK);
+		struct liballoc_stats st;
+		liballoc_heap_stats(h, &st);
+		assert_int_equal(st.obtained, x86_heap_space_pages(&space) * PAGE);
+		assert_int_equal(x86_pmm_free_frames(&pmm) + x86_heap_space_pages(&space) + (vmm.tables - tables0), frames0);
+		unsigned before = reported;
+		liballoc_heap_free(h, small[3] + 8);  /* an interior pointer: reported, nothing changes */
+		assert_int_equal(reported, before + 1);
+		assert_int_equal(liballoc_heap_check(h), LIBALLOC_OK);
+		uint32_t page = va(big, 0) & ~(PAGE - 1);
+		liballoc_heap_destroy(h);  /* the process exits with everything live */
+		assert_int_equal(x86_heap_space_pages(&space), 0);
+		assert_int_equal(x86_heap_space_errors(&space), 0);
+		assert_int_equal(x86_heap_space_lock_depth(&space), 0);
+		assert_int_equal(frame_of(page), 0);  /* unmapped */
+		/* every frame back, but the page tables the range needed (the VMM keeps them) */
+		assert_int_equal(x86_pmm_free_frames(&pmm) + (vmm.tables - tables0), frames0);
+		if (run)
+			assert_int_equal(x86_pmm_free_frames(&pmm), frames0 - (vmm.tables - tables0));
+	}
+	assert_true(x86_eflags() & X86_EFLAGS_IF);
+	assert_int_equal(x86_heap_pages(), kernel_pages);  /* the kernel heap was not involved */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +427,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lock_nests_and_restores, setup),
 		/* Last: the core's heap state outlives one fixture. */
 		cmocka_unit_test_setup(test_kmalloc_on_top, setup),
+		cmocka_unit_test_setup(test_process_heap_over_a_space, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
