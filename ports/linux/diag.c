@@ -287,6 +287,10 @@ __attribute__((constructor)) static void read_knobs(void)
 		void *frame[2];
 		backtrace(frame, 2);
 	}
+	/* Blocks cut before recording began have no room for a requester, and the
+	 * thread cache would hand them out again: give them back first. */
+	if (k->requesters && !liballoc_record_requesters(1))
+		liballoc_trim();
 	liballoc_record_requesters(k->requesters);
 	if (k->verbose >= 2) {
 		char buf[1024];

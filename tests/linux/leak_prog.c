@@ -12,6 +12,7 @@
  *
  * usage: leak_prog [threads]   ("threads": the leaks are made by a second thread)
  */
+#define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>

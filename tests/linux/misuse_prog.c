@@ -19,6 +19,8 @@
  * and two more only the hardened build sees:
  *   overflow       one byte past the 40 requested (the canary)
  *   uaf            a write into a freed block, then its reuse (the poison)
+ * and one only a heap check finds (LIBALLOC_CHECK=1 at exit):
+ *   scribble       overflow16's write, then exit without freeing anything
  * The allocations are made in functions of their own (alloc_small, alloc_big), so a
  * report that names the requester can be checked for that name.
  */
@@ -113,10 +115,16 @@ int main(int argc, char **argv)
 		announce(p);
 		free(p);
 		sink = realloc(sink, 80);
+	} else if (!strcmp(mode, "scribble")) {  /* overflow16 without the free: only a check finds it */
+		unsigned char *p = alloc_small(48), *next = alloc_small(48);
+		size_t n = malloc_usable_size(p);
+		announce(p);
+		memset(opaque(p) + n, 'X', 16);
+		sink = next;
 	} else if (strcmp(mode, "clean") != 0) {
 		fprintf(stderr,
 			"usage: %s overflow|overflow16|uaf|double-free|stale-double-free|interior|stack|static|"
-			"realloc-freed|clean\n",
+			"realloc-freed|scribble|clean\n",
 			argv[0]);
 		return 2;
 	}
