@@ -36,8 +36,8 @@
 enum { K_NONE, K_FREE, K_CACHED, K_QUAR, K_LIVE0, K_COUNT = K_LIVE0 + 6 };
 
 static const char *const colour[K_COUNT] = {
-	"#9a9a9a",  /* headers, run headers, chunk ends */
-	"#ffffff",  /* free */
+	"#868e96",  /* headers, run headers, chunk ends */
+	"#e9ecef",  /* free */
 	"#ffc078",  /* in a thread cache */
 	"#e03131",  /* quarantined */
 	"#fde725", "#7ad151", "#22a884", "#2a788e", "#414487", "#440154",  /* live, by size */
@@ -329,7 +329,11 @@ int liballoc_map_svg(liballoc_heap *heap, int fd)
 				rect(&o, i, j - i, row->col[i]);
 			i = j;
 		}
-		diag_put(&o, "</g></g>\n");
+		diag_put(&o, "<rect width=\"");
+		diag_dec(&o, COLS);
+		diag_put(&o, "\" height=\"");
+		diag_dec(&o, BAR_H);
+		diag_put(&o, "\" fill=\"none\" stroke=\"#495057\" stroke-width=\"0.6\"/></g></g>\n");
 	}
 	unsigned y = TOP + (unsigned)c.n * ROW_H + BAR_H;
 	if (c.chunks + c.huges > c.n) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # check_map.py — the heap map (liballoc_map_svg, LIBALLOC_MAP) is well-formed SVG with rows, a legend and figures that agree with the heap.
 # SPDX-License-Identifier: MIT
-"""usage: check_map.py MAP_PROG LEAK_PROG LIBALLOC_SO
+"""usage: check_map.py MAP_PROG LEAK_PROG LIBALLOC_SO [PICTURE]
 
 1. map_prog draws a region heap it filled with a known pattern, and its default
    heap; it prints what the region holds (from liballoc_walk).
@@ -10,7 +10,8 @@
 Every picture must parse as XML (xml.etree), be an <svg> of the declared size with
 a legend of 10 entries, a figures line and one row per run whose bars stay inside
 their 800 px; the region's must have exactly one row (its one chunk), the free
-block count and the external fragmentation that map_prog counted.
+block count and the external fragmentation that map_prog counted. PICTURE (the
+README's docs/heap-map.svg, drawn by map_prog --demo) must pass the same checks.
 """
 import os
 import re
@@ -20,7 +21,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 NS = "{http://www.w3.org/2000/svg}"
-PALETTE = {"#9a9a9a", "#ffffff", "#ffc078", "#e03131", "#fde725", "#7ad151", "#22a884", "#2a788e", "#414487",
+PALETTE = {"#868e96", "#e9ecef", "#ffc078", "#e03131", "#fde725", "#7ad151", "#22a884", "#2a788e", "#414487",
            "#440154"}
 failures = []
 
@@ -58,7 +59,8 @@ def validate(path):
         bar = g.find(NS + "g")
         rects = bar.findall(NS + "rect")
         check(rects and int(rects[0].get("width")) == 800, "%s: row without its 800 px background" % path)
-        for r in rects:
+        check(rects and rects[-1].get("fill") == "none", "%s: row without its outline" % path)
+        for r in rects[:-1]:
             x, width = int(r.get("x")), int(r.get("width"))
             check(0 <= x and width > 0 and x + width <= 800, "%s: rect x=%d width=%d outside the bar" % (path, x, width))
             check(r.get("fill") in PALETTE, "%s: colour %s not in the legend" % (path, r.get("fill")))
@@ -67,6 +69,9 @@ def validate(path):
 
 def main():
     map_prog, leak_prog, lib = sys.argv[1:4]
+    if len(sys.argv) > 4:
+        figures, rows = validate(sys.argv[4])
+        print("%s: %s" % (sys.argv[4], figures))
     with tempfile.TemporaryDirectory(prefix="liballoc-map.") as tmp:
         region, default = os.path.join(tmp, "region.svg"), os.path.join(tmp, "default.svg")
         out = subprocess.run([map_prog, region, default], capture_output=True, text=True, check=True).stdout
@@ -85,7 +90,7 @@ def main():
             f and f.group(2), want))
         fills = {r.get("fill") for r in rows[0].iter(NS + "rect")}
         # Its pixels are 1.3 KiB: the 20000 and 3000 byte blocks show, the small ones do not.
-        check("#ffffff" in fills and {"#22a884", "#2a788e"} <= fills,
+        check("#e9ecef" in fills and {"#22a884", "#2a788e"} <= fills,
               "region map: the row lacks free or live size classes: %s" % sorted(fills))
         figures, rows = validate(default)
         print("default heap map:", figures)

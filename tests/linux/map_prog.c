@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * usage: map_prog REGION_SVG DEFAULT_SVG
+ *        map_prog --demo SVG   (the picture in README.md)
  * Prints on stdout what the region heap holds, counted with liballoc_walk:
  *   region free_blocks=N free_bytes=N largest=N live_blocks=N
  * and "badfd ok" when liballoc_map_svg on a closed descriptor fails with EBADF.
@@ -9,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +48,42 @@ static int draw(liballoc_heap *h, const char *path)
 	return close(fd) != 0;
 }
 
+/* --demo: the picture in README.md. Phases of blocks of one size range each (as the
+ * benchmark's fragphase), 9 in 10 freed at random after each phase, drawn after the
+ * fourth phase, when the heap holds the survivors of all four. */
+static int demo(const char *path)
+{
+	static const size_t mix[][2] = {{16, 64}, {1024, 4096}, {64, 256}, {4096, 32768}};
+	static void *live[100000];
+	size_t n = 0;
+	uint64_t x = 88172645463325252ull;
+	for (size_t m = 0; m < 4; m++) {
+		size_t first = n;
+		for (size_t got = 0; got < (1u << 20) && n < 100000; n++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			size_t size = mix[m][0] + x % (mix[m][1] - mix[m][0] + 1);
+			live[n] = malloc(size);
+			memset(live[n], 1, size);
+			got += size;
+		}
+		for (size_t i = first; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (x % 10) {
+				free(live[i]);
+				live[i] = NULL;
+			}
+		}
+	}
+	int r = draw(NULL, path);
+	for (size_t i = 0; i < n; i++)
+		free(live[i]);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--demo") == 0)
+		return demo(argv[2]);
 	static const size_t sizes[] = {24, 200, 3000, 20000, 64};
 	void *p[240];
 	if (argc != 3) {
