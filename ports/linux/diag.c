@@ -710,7 +710,6 @@ static void print_stats(void)
 	field(&o, "frees", s.frees);
 	field(&o, "failed_allocs", s.failed_allocs);
 	field(&o, "errors", s.errors);
-	diag_put(&o, "\n  caches:");
 	field(&o, "caches", s.caches);
 	field(&o, "cache_slabs", s.cache_slabs);
 	field(&o, "cache_objects", s.cache_objects);
