@@ -52,7 +52,8 @@
  * probe plus two bitmap scans of one machine word each (count-leading/trailing-zero
  * instructions), i.e. independent of the number of free or live blocks and of the
  * heap size; coalescing looks at exactly two neighbours. So malloc and free take
- * O(1) time plus, when the heap must grow, one alloc_page call for the run and
+ * O(1) time plus, when the heap must grow, one alloc_page call for the run (two if
+ * the port refuses the grown chunk size and a smaller run is asked for) and
  * setting the page map bits of the new run, O(run pages / 32) word writes, where a
  * chunk is at most max(LIBALLOC_CHUNK_MAX, threshold) bytes: a constant of the
  * configuration; before that, the empty chunks kept as hysteresis (none of which
@@ -60,8 +61,8 @@
  * budget. Page-map nodes for an address range the heap has never touched cost one
  * alloc_page call each, at most PM_LEVELS - 1 per new run. Huge blocks cost O(1)
  * plus O(pages / 32) for their page map bits. When the port has no pages, the heap
- * gives back what it holds unused (empty chunks, runs whose free_page failed) and
- * asks once more. The cost of the port hooks themselves is the port's (see the
+ * gives back what it holds unused (the quarantine, empty chunks, runs whose
+ * free_page failed) and tries the allocation once more (h_alloc). The cost of the port hooks themselves is the port's (see the
  * port's documentation). An object cache (section 14) adds O(1) per object, and one
  * heap malloc or free when it takes or lets go of a slab. The cache layer adds
  * refills and flushes of at most TC_BATCH blocks, each O(1), and hands whole bins
@@ -108,16 +109,25 @@
 #define SL_COUNT   (1u << SL_LOG2)
 #define SMALL_LIMIT ((size_t)SL_COUNT << 4)  /* below: exact 16-byte classes */
 #define FL_SHIFT   (SL_LOG2 + 4)
-#define FL_COUNT   (32 - FL_SHIFT + 1)        /* block sizes are < 2^32 */
+#define FL_COUNT   (LIBALLOC_BLOCK_BITS - FL_SHIFT + 1)  /* block sizes are < 2^BLOCK_BITS */
+/* What the small profile leaves out (the code stays, compiled away as dead). */
+#define PAGED      (!LIBALLOC_SMALL)   /* page runs from the port: chunks, huge runs, page map */
+#define TRAILERS   (!LIBALLOC_SMALL)   /* requester trailers and the quarantine */
+#define ALIGNED    (!LIBALLOC_SMALL || LIBALLOC_EXTRAS)  /* alignments above 16 */
+#if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
+#define TC_LAYER 1                    /* the cache layer (section 11) */
+#else
+#define TC_LAYER 0
+#endif
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX)
 /* A huge block keeps the offset from its run to its header in its size word, below
  * 4 GiB, which caps the alignment a huge block can have. */
 #define MAX_ALIGN  ((size_t)1 << 31)
 /* The quarantine (section 10): freed blocks held back from reuse, at most this many
  * (and LIBALLOC_QUARANTINE_BYTES). */
-#define QUAR_SLOTS 64u
+#define QUAR_SLOTS (TRAILERS ? 64u : 1u)
 /* The most bytes of a region a region heap uses: one chunk. */
-#define REGION_MAX ((size_t)1 << 30)
+#define REGION_MAX ((size_t)1 << (LIBALLOC_BLOCK_BITS < 30 ? LIBALLOC_BLOCK_BITS : 30))
 
 #ifndef LIBALLOC_ADDR_BITS
 #define LIBALLOC_ADDR_BITS 48
@@ -162,6 +172,13 @@ _Static_assert(LIBALLOC_CHUNK_MIN % LIBALLOC_PAGE_SIZE == 0 && LIBALLOC_CHUNK_MA
 	       "chunk sizes must be multiples of the page size");
 _Static_assert(LIBALLOC_CHUNK_MIN <= LIBALLOC_CHUNK_MAX && LIBALLOC_CHUNK_MAX <= (1u << 30),
 	       "chunk size limits out of range");
+_Static_assert(LIBALLOC_BLOCK_BITS >= 16 && LIBALLOC_BLOCK_BITS <= 32, "LIBALLOC_BLOCK_BITS must be 16..32");
+_Static_assert(!PAGED || (LIBALLOC_CHUNK_MAX < ((uint64_t)1 << LIBALLOC_BLOCK_BITS) &&
+			  LIBALLOC_HUGE_THRESHOLD_MAX < ((uint64_t)1 << LIBALLOC_BLOCK_BITS)),
+	       "chunks and the huge threshold must stay below 2^LIBALLOC_BLOCK_BITS");
+#if LIBALLOC_SMALL && (LIBALLOC_HARDENED || defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES))
+#error "the small profile has no hardened mode and no cache layer"
+#endif
 _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 && __alignof__(void *) <= 16,
 	       "payloads are 16-byte aligned, enough for every scalar type");
 
@@ -287,7 +304,7 @@ typedef pm_leaf pm_top;
  */
 struct liballoc_heap {
 	struct liballoc_port port;            /* the hooks (heap_create); zero otherwise */
-	uint64_t key[2];                      /* secret for check words and link mangling */
+	uintptr_t key[2];                     /* secret for check words and link mangling */
 	uintptr_t lo, hi;                     /* a region heap's bounds */
 	uint32_t fl_map;                      /* bit f: sl_map[f] != 0 */
 	uint32_t sl_map[FL_COUNT];            /* bit s: free[f][s] != NULL */
@@ -307,7 +324,7 @@ struct liballoc_heap {
 #ifdef LIBALLOC_DEBUG
 	int locked;                           /* the lock is held (for preconditions) */
 #endif
-	pm_top *pm_root[(size_t)1 << PM_ROOT_BITS];  /* paged heaps only: keep last */
+	pm_top *pm_root[PAGED ? (size_t)1 << PM_ROOT_BITS : 1];  /* paged heaps only: keep last */
 };
 typedef struct liballoc_heap heap;
 #define REGION_HEAP_BYTES (offsetof(heap, pm_root))
@@ -354,19 +371,27 @@ static inline void set_prev(blk *b, size_t prev) { STORE(b->prev, (uint32_t)prev
 static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
 static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE - (r->kind == RUN_CHUNK ? r->aux : 0); }
 
-static inline uint32_t mix(uint64_t x, uint64_t y)
+/* A keyed 32-bit hash of an address and a 32-bit value: the check words. A
+ * multiply-xorshift mix in the machine's word size. */
+static inline uint32_t keyed(const heap *h, uintptr_t a, uint32_t v)
 {
-	x ^= y * 0x9e3779b97f4a7c15ull;
+#if UINTPTR_MAX > 0xffffffffu
+	uint64_t x = ((uint64_t)v << 32 | (a & 0xffffffffu)) ^ h->key[0];
+	x ^= ((a >> 32) ^ h->key[1]) * 0x9e3779b97f4a7c15ull;
 	x ^= x >> 29;
 	x *= 0xbf58476d1ce4e5b9ull;
 	return (uint32_t)(x >> 32);
+#else
+	uint32_t x = (v ^ h->key[0]) + (a ^ h->key[1]) * 0x9e3779b9u;
+	x ^= x >> 15;
+	x *= 0x2c1b3c6du;
+	x ^= x >> 12;
+	x *= 0x297a2d39u;
+	return x ^ (x >> 15);
+#endif
 }
 
-static inline uint32_t hdr_hash(const heap *h, const blk *b)
-{
-	uint64_t a = (uint64_t)(uintptr_t)b;
-	return mix(((uint64_t)b->size << 32 | (a & 0xffffffffu)) ^ h->key[0], (a >> 32) ^ h->key[1]);
-}
+static inline uint32_t hdr_hash(const heap *h, const blk *b) { return keyed(h, (uintptr_t)b, b->size); }
 
 static inline int hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
 
@@ -380,8 +405,7 @@ static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size
 
 static inline uint32_t run_hash(const heap *h, const run *r)
 {
-	return mix(((uint64_t)r->aux << 32 | r->pages) ^ h->key[1], ((uint64_t)r->kind << 32 | (uint32_t)(uintptr_t)r) ^
-		   ((uint64_t)(uintptr_t)r >> 32) ^ h->key[0]);
+	return keyed(h, (uintptr_t)r, keyed(h, r->pages, r->aux ^ r->kind));
 }
 
 static inline int run_ok(const heap *h, const run *r)
@@ -392,8 +416,8 @@ static inline int run_ok(const heap *h, const run *r)
 
 static inline size_t usable(const blk *b)
 {
-	size_t trailer = b->size & F_REQ ? TRAIL : 0;
-	if (b->size & F_HUGE) {
+	size_t trailer = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
+	if (PAGED && (b->size & F_HUGE)) {
 		const run *r = huge_run(b);
 		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b)) - trailer;
 	}
@@ -405,7 +429,7 @@ static inline trail *trail_of(const blk *b) { return (trail *)(void *)((char *)p
 
 static inline void set_trail(const blk *b, const void *site)
 {
-	if (b->size & F_REQ) {
+	if (TRAILERS && (b->size & F_REQ)) {
 		trail *t = trail_of(b);
 		t->site = site;
 		t->freed_at = NULL;
@@ -466,7 +490,6 @@ static int hook_unlock(heap *h)
 	return h->port.unlock ? h->port.unlock(h->port.ctx) : 0;
 }
 
-static size_t give_back(heap *h, fault *f);
 
 /* Give pages back (lock held); false if the port refused them (they stay counted). */
 static int port_free(heap *h, void *a, size_t pages)
@@ -481,10 +504,10 @@ static int port_free(heap *h, void *a, size_t pages)
 	return 1;
 }
 
-/* Pages from the port (lock held). When it has none, first give it back what the
- * heap holds without use (empty chunks, runs whose free_page failed) and ask once
- * more. A run that is not page-aligned breaks the contract: it is reported
- * (LIBALLOC_E_PORT), handed back, and the request fails as if there were no pages. */
+/* Pages from the port (lock held); NULL when it has none (h_alloc then gives
+ * back what the heap holds unused and tries once more). A run that is not
+ * page-aligned breaks the contract: it is reported (LIBALLOC_E_PORT), handed back,
+ * and the request fails as if there were no pages. */
 static void *port_alloc(heap *h, size_t pages, fault *f)
 {
 	ASSERT(LOCKED(h) && pages > 0);
@@ -492,13 +515,7 @@ static void *port_alloc(heap *h, size_t pages, fault *f)
 	void *p = hook_alloc(h, pages);
 	if (!p) {
 		STAT(h->st.alloc_page_failures++);
-		if (!give_back(h, f))
-			return NULL;
-		STAT(h->st.alloc_page_calls++);
-		if ((p = hook_alloc(h, pages)) == NULL) {
-			STAT(h->st.alloc_page_failures++);
-			return NULL;
-		}
+		return NULL;
 	}
 	if ((uintptr_t)p & (PAGE - 1)) {
 		set_fault(f, LIBALLOC_E_PORT, p);
@@ -565,7 +582,7 @@ static inline int pm_test(const heap *h, uintptr_t a)
  * heap's own metadata. */
 static inline int owns(const heap *h, uintptr_t a)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return a - h->lo < h->hi - h->lo;
 	return pm_test(h, a);
 }
@@ -914,6 +931,8 @@ static void mark_empty(heap *h, const blk *b, int d)
 {
 	run *r = chunk_of_first(b);
 	ASSERT(LOCKED(h) && whole(b));
+	if (!PAGED)  /* one region, never given back: nothing to find */
+		return;
 	h->empty_chunks += (size_t)d;
 	h->empty_bytes += (size_t)d * run_bytes(r);
 	run_unlink(r);
@@ -931,7 +950,7 @@ static void mark_empty(heap *h, const blk *b, int d)
 static int keep_empty(const heap *h, const blk *b)
 {
 	size_t budget = LIBALLOC_HUGE_THRESHOLD_MAX > LIBALLOC_HUGE_THRESHOLD ? 2 * h->huge_threshold : 0;
-	return h->hi || h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY ||
+	return !PAGED || h->hi || h->empty_chunks + 1 <= LIBALLOC_KEEP_EMPTY ||
 	       h->empty_bytes + run_bytes(chunk_of_first(b)) <= budget;
 }
 
@@ -963,6 +982,8 @@ static blk *chunk_new(heap *h, size_t bs, fault *f)
 	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
 	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
 	ASSERT(LOCKED(h) && bs % 16 == 0);
+	if (!PAGED || h->hi)  /* a region heap does not grow */
+		return NULL;
 	run *r = port_alloc(h, bytes / PAGE, f);
 	if (!r && bytes > need && !f->code)  /* a port with fragmented memory may still have a smaller run */
 		r = port_alloc(h, (bytes = need) / PAGE, f);
@@ -1013,7 +1034,7 @@ static void chunk_release(heap *h, blk *b)
  */
 static void release_empties(heap *h)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return;
 	for (run *r = h->chunks.next, *nx; h->empty_chunks && r != &h->chunks; r = nx) {
 		nx = r->next;
@@ -1033,7 +1054,7 @@ static void release_empties(heap *h)
 static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 {
 	/* at least one payload byte, so the payload lies inside the run */
-	size_t extra = f->site ? TRAIL : 0, need = n + canary_room() + extra ? n + canary_room() + extra : 1;
+	size_t extra = TRAILERS && f->site ? TRAIL : 0, need = n + canary_room() + extra ? n + canary_room() + extra : 1;
 	size_t lead = align <= PAGE ? align_up(RUN_HDR + HDR, align) : align, total;
 	ASSERT(LOCKED(h) && is_pow2(align));
 	if (h->hi || align > MAX_ALIGN || __builtin_add_overflow(need, lead, &total) || total > MAX_REQUEST)
@@ -1043,7 +1064,9 @@ static void *huge_alloc(heap *h, size_t n, size_t align, fault *f)
 	if (!r)
 		return NULL;
 	char *a = r + lead;
-	if (align > PAGE) {  /* payload at the first aligned address at least a page in */
+	if (align > PAGE && LIBALLOC_WHOLE_RUNS) {  /* the run stays whole: the payload aligned inside it */
+		a = (char *)align_up((uintptr_t)r + RUN_HDR + HDR, align);
+	} else if (align > PAGE) {  /* payload at the first aligned address at least a page in */
 		a = (char *)align_up((uintptr_t)r + PAGE, align);
 		char *start = a - PAGE, *end = (char *)align_up((uintptr_t)a + need, PAGE);
 		size_t head = (size_t)(start - r) / PAGE, tail = pages - head - (size_t)(end - start) / PAGE;
@@ -1133,7 +1156,10 @@ static void add_in_use(heap *h, size_t d)
 {
 	size_t now = h->st.in_use + d;
 	STORE(h->st.in_use, now);
-	atomic_max(&h->st.in_use_peak, now + LOAD(h->tc_in_use));
+	if (TC_LAYER)
+		atomic_max(&h->st.in_use_peak, now + LOAD(h->tc_in_use));
+	else if (now > h->st.in_use_peak && now < SIZE_MAX / 2)
+		h->st.in_use_peak = now;
 }
 
 static void count_alloc(heap *h, size_t n)
@@ -1200,13 +1226,8 @@ static blk *take(heap *h, size_t need, size_t grow, fault *f)
 	ASSERT(LOCKED(h) && need % 16 == 0 && grow % 16 == 0);
 	blk *b = find_free(h, need);
 	if (!b && grow) {
-		uint32_t quarantined = h->quar_n;
 		release_empties(h);
-		if ((b = chunk_new(h, grow, f)) != NULL)
-			return b;
-		/* Out of pages, the quarantine went back (give_back): use what it freed. */
-		if (!quarantined || h->quar_n || (b = find_free(h, need)) == NULL)
-			return NULL;
+		return chunk_new(h, grow, f);
 	}
 	if (!b)
 		return NULL;
@@ -1267,7 +1288,7 @@ static void carve_tail(heap *h, blk *b, size_t keep, size_t size, uint32_t zero,
  */
 static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, fault *f)
 {
-	size_t size = bsize(b), extra = f->site ? TRAIL : 0;
+	size_t size = bsize(b), extra = TRAILERS && f->site ? TRAIL : 0;
 	uint32_t zero = b->size & F_ZERO;
 	ASSERT(LOCKED(h) && !used(b) && size >= bs && bs == block_size(n) + extra);
 	blk *nx = verified_next(h, b, f);
@@ -1296,8 +1317,8 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	ASSERT(LOCKED(h) && is_pow2(align) && align >= ALIGN);
 	if (n > MAX_REQUEST)
 		return NULL;
-	size_t bs = block_size(n) + (f->site ? TRAIL : 0);
-	if (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold) {
+	size_t bs = block_size(n) + (TRAILERS && f->site ? TRAIL : 0);
+	if (PAGED && (bs > h->huge_threshold || align > h->huge_threshold / 4 || bs + align + MIN_BLOCK > h->huge_threshold)) {
 		void *p = huge_alloc(h, n, align, f);
 		if (p) {
 			canary_set(h, blk_of(p));
@@ -1307,7 +1328,7 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 		}
 		return p;
 	}
-	if (align <= ALIGN) {
+	if (align <= ALIGN || !ALIGNED) {
 		blk *b = take(h, bs, bs, f);
 		return b ? use_block(h, b, bs, n, dirty, f) : NULL;
 	}
@@ -1335,9 +1356,14 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	return use_block(h, b, bs, n, dirty, f);
 }
 
+/* Allocate (lock held). When the port has no pages, give it back what the heap
+ * holds unused (the quarantine, empty chunks, runs whose free_page failed) and try
+ * once more: here rather than at each hook call, so the stack stays shallow. */
 static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 {
 	void *p = alloc_block(h, n, align, dirty, f);
+	if (PAGED && !p && !f->code && give_back(h, f))
+		p = alloc_block(h, n, align, dirty, f);
 	if (p)
 		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
 	return p;
@@ -1356,7 +1382,7 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 #define ROOM_MAX ((size_t)1 << 30)
 static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
 {
-	size_t room = n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? min_sz(n / 4, ROOM_MAX) : 0;
+	size_t room = PAGED && n > old && n - old < old / 4 && n / 4 <= MAX_REQUEST - n ? min_sz(n / 4, ROOM_MAX) : 0;
 	void *p = room ? alloc_block(h, n + room, ALIGN, NULL, f) : NULL;
 	if (p) {
 		blk *b = blk_of(p);
@@ -1375,7 +1401,7 @@ static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
  * valid run header. Error path only: O(run size). */
 static const run *run_of(const heap *h, uintptr_t a)
 {
-	if (h->hi)
+	if (!PAGED || h->hi)
 		return run_ok(h, (const run *)h->lo) ? (const run *)h->lo : NULL;
 	for (uintptr_t pg = page_floor(a); pm_test(h, pg); pg -= PAGE)
 		if (run_ok(h, (const run *)pg))
@@ -1459,7 +1485,7 @@ static int free_checks(const heap *h, blk *b, blk **nx, blk **pv, fault *f)
 static void release(heap *h, blk *b, int counted, fault *f)
 {
 	ASSERT(LOCKED(h) && used(b));
-	if (b->size & F_HUGE) {
+	if (PAGED && (b->size & F_HUGE)) {
 		run *r = huge_run(b);
 		if (!run_ok(h, r) || r->kind != RUN_HUGE) {
 			set_fault(f, LIBALLOC_E_HEADER, payload(b));
@@ -1522,7 +1548,7 @@ static void release(heap *h, blk *b, int counted, fault *f)
  * full the oldest is released for real; give_back and trim empty it. O(1) per free
  * plus the eviction of one block (hardened: the O(size) poison a free pays anyway).
  */
-static int quarantines(const blk *b) { return b->size & F_REQ; }
+static int quarantines(const blk *b) { return TRAILERS && (b->size & F_REQ); }
 
 /* Release the oldest quarantined block (lock held). */
 static void quarantine_evict(heap *h, fault *f)
@@ -1578,10 +1604,10 @@ static void h_free(heap *h, void *p, fault *f)
 /* Resize live block b to n bytes without moving it, if possible. */
 static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
-	size_t old = requested(b), extra = b->size & F_REQ ? TRAIL : 0;
+	size_t old = requested(b), extra = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
 	trail keep_trail = extra ? *trail_of(b) : (trail){NULL, NULL};  /* it moves with the end */
 	ASSERT(LOCKED(h) && used(b) && n <= MAX_REQUEST);
-	if (b->size & F_HUGE) {
+	if (PAGED && (b->size & F_HUGE)) {
 		run *r = huge_run(b);
 		char *a = payload(b), *end = (char *)align_up((uintptr_t)a + n + canary_room() + extra, PAGE);
 		size_t have = usable(b);
@@ -1590,7 +1616,7 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 		if (have - n > UINT32_MAX && (size_t)((char *)r + run_bytes(r) - end) < have - n - UINT32_MAX)
 			return 0;  /* the slack would not fit its header word even after trimming */
 		size_t keep = (size_t)(end - (char *)r) / PAGE;
-		if (keep < r->pages && port_free(h, end, r->pages - keep)) {
+		if (!LIBALLOC_WHOLE_RUNS && keep < r->pages && port_free(h, end, r->pages - keep)) {
 			pm_set(h, (uintptr_t)end, (r->pages - keep) * PAGE, 0);
 			r->pages = (uint32_t)keep;
 			r->check = run_hash(h, r);
@@ -1675,11 +1701,9 @@ typedef struct tally {
  * (site: the requester, recorded in a block's trailer if it has one).
  * and defines liballoc_thread_exit and liballoc_fork_child.
  */
-#if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
-#define TC_LAYER 1
+#if TC_LAYER
 #include "liballoc_tcache.c"
 #else
-#define TC_LAYER 0
 #define TC_RACY_BLOCK ((size_t)0)
 static inline void *tc_alloc(size_t n, const void *site)
 {
@@ -1729,16 +1753,22 @@ void liballoc_fork_child(void) {}
 static void heap_init(heap *h)
 {
 	static uint32_t generation;  /* a heap made again at the same address gets a new key */
-	uint64_t seed = (uint64_t)(uintptr_t)h ^ 0x6c69626c6c6f6361ull ^
-			(uint64_t)__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED) * 0xd1b54a32d192ed03ull;
+	uintptr_t seed = (uintptr_t)h ^ (uintptr_t)0x6c69626c6c6f6361ull ^
+			 (uintptr_t)__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED) * (uintptr_t)0xd1b54a32d192ed03ull;
 #ifdef LIBALLOC_ENTROPY
-	seed ^= (uint64_t)(LIBALLOC_ENTROPY());
+	uint64_t e = (uint64_t)(LIBALLOC_ENTROPY());
+	seed ^= (uintptr_t)(e ^ (e >> 32));
 #endif
-	for (int i = 0; i < 2; i++) {  /* splitmix64 */
+	for (int i = 0; i < 2; i++) {  /* splitmix */
+#if UINTPTR_MAX > 0xffffffffu
 		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		h->key[i] = z ^ (z >> 31);
+		h->key[i] = (uintptr_t)(z ^ (z >> 31));
+#else
+		uint32_t z = (seed += 0x9e3779b9u) * 0x85ebca6bu;
+		h->key[i] = z ^ (z >> 15);
+#endif
 	}
 	h->chunks.next = h->chunks.prev = &h->chunks;
 	h->huges.next = h->huges.prev = &h->huges;
@@ -1835,32 +1865,61 @@ liballoc_heap *liballoc_heap_create(const struct liballoc_port *port)
 	return h;
 }
 
-liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
+/* Make h, initialised and not yet shared, a region heap over [c, end) (c 16-aligned):
+ * one chunk of at most REGION_MAX bytes. 0 if that is too small for a block. */
+static int region_init(heap *h, uintptr_t c, uintptr_t end)
 {
-	uintptr_t lo = align_up((uintptr_t)base, 16), end = ((uintptr_t)base + bytes) & ~(uintptr_t)15;
-	uintptr_t c = align_up(lo + REGION_HEAP_BYTES, 16);
-	if (!base || (uintptr_t)base + bytes < (uintptr_t)base || end < c || end - c < RUN_HDR + 2 * HDR + MIN_BLOCK) {
-		SET_ERRNO(LIBALLOC_EINVAL);
-		return NULL;
-	}
-	heap *h = (heap *)lo;
+	if (end < c || end - c < RUN_HDR + 2 * HDR + MIN_BLOCK)
+		return 0;
 	size_t cb = min_sz(end - c, REGION_MAX);
-	__builtin_memset(h, 0, REGION_HEAP_BYTES);
-	heap_init(h);
 	h->lo = c;
 	h->hi = c + cb;
 	h->huge_threshold = cb;  /* every block comes from the one chunk */
 	h->st.obtained = h->st.obtained_peak = cb;
-#ifdef LIBALLOC_DEBUG
-	h->locked = 1;
-#endif
 	blk *b = chunk_init(h, (run *)c, cb, pages_for(cb));
 	insert_free(h, b);
 	mark_empty(h, b, 1);
+	return 1;
+}
+
+liballoc_heap *liballoc_heap_create_in(void *base, size_t bytes)
+{
+	uintptr_t lo = align_up((uintptr_t)base, 16), end = ((uintptr_t)base + bytes) & ~(uintptr_t)15;
+	uintptr_t c = align_up(lo + REGION_HEAP_BYTES, 16);
+	heap *h = (heap *)lo;
+	int ok = base && (uintptr_t)base + bytes >= (uintptr_t)base && end >= c;
+	if (ok) {
+		__builtin_memset(h, 0, REGION_HEAP_BYTES);
+		heap_init(h);
 #ifdef LIBALLOC_DEBUG
-	h->locked = 0;
+		h->locked = 1;
 #endif
+		ok = region_init(h, c, end);
+#ifdef LIBALLOC_DEBUG
+		h->locked = 0;
+#endif
+	}
+	if (!ok) {
+		SET_ERRNO(LIBALLOC_EINVAL);
+		return NULL;
+	}
 	return h;
+}
+
+int liballoc_init_region(void *base, size_t bytes)
+{
+	fault f = NO_FAULT;
+	heap *h = G;
+	int ok;
+	if (!enter(h))
+		return -1;
+	ok = base && (uintptr_t)base + bytes >= (uintptr_t)base && !h->hi && h->chunks.next == &h->chunks &&
+	     h->huges.next == &h->huges &&
+	     region_init(h, align_up((uintptr_t)base, 16), ((uintptr_t)base + bytes) & ~(uintptr_t)15);
+	leave(h, &f);
+	if (!ok)
+		SET_ERRNO(LIBALLOC_EINVAL);
+	return ok ? 0 : -1;
 }
 
 void liballoc_heap_destroy(liballoc_heap *h)
@@ -1923,7 +1982,7 @@ static void *nomem(void *p)
 static inline heap *heap_of(liballoc_heap *h) { return h ? h : G; }
 
 /* The requester of the public function this expands in, if recorded. */
-#define CALLER() (LOAD(g_record) ? __builtin_return_address(0) : NULL)
+#define CALLER() (TRAILERS && LOAD(g_record) ? __builtin_return_address(0) : NULL)
 
 /* Allocate n bytes aligned to `align` (a power of two >= 16) under the lock, the
  * default heap through the cache layer's slow path. NULL on failure, errno
@@ -1996,13 +2055,35 @@ static void *calloc_on(heap *h, size_t nmemb, size_t size, const void *site)
 	return nomem(p);
 }
 
-static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
+/* realloc of a block (ptr and size non-zero) under the lock; *moved: the old
+ * block's bytes to copy into the new one, which the caller copies and frees
+ * outside the lock. Its own frame, so realloc(NULL, n)'s path stays shallow. */
+__attribute__((noinline)) static void *realloc_locked(heap *h, void *ptr, size_t size, const void *site, size_t *copy)
 {
 	fault f = {0, NULL, site};
 	void *q = NULL;
-	size_t copy = 0;
-	int moved = 0, e;
+	int e;
 	blk *b;
+	if (!enter(h))
+		return nomem(NULL);
+	if ((e = lookup(h, ptr, &b)) != 0) {
+		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
+	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
+		q = ptr;
+	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
+		*copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
+	}
+	if (!q && !f.code)
+		STAT(h->st.failed_allocs++);
+	leave(h, &f);
+	if (!q)
+		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
+	return q;
+}
+
+static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
+{
+	size_t copy = SIZE_MAX;
 	if (!ptr)
 		return malloc_on(h, size, site);
 	if (size == 0) {
@@ -2011,25 +2092,11 @@ static void *realloc_on(heap *h, void *ptr, size_t size, const void *site)
 	}
 	if (TC_LAYER && h == G && tc_resize(ptr, size, site))
 		return ptr;
-	if (!enter(h))
-		return nomem(NULL);
-	if ((e = lookup(h, ptr, &b)) != 0) {
-		set_fault(&f, e == LIBALLOC_E_DOUBLE_FREE ? LIBALLOC_E_REALLOC_FREED : e, ptr);
-	} else if (size <= MAX_REQUEST && resize_in_place(h, b, size, &f)) {
-		q = ptr;
-	} else if (!f.code && (q = h_alloc_grown(h, size, requested(b), &f)) != NULL) {
-		copy = min_sz(usable(b) - (LIBALLOC_HARDENED ? slack_of(b) : 0), size);
-		moved = 1;
-	}
-	if (!q && !f.code)
-		STAT(h->st.failed_allocs++);
-	leave(h, &f);
-	if (moved) {  /* copy outside the lock, then free the old block */
+	void *q = realloc_locked(h, ptr, size, site, &copy);
+	if (copy != SIZE_MAX) {  /* moved: copy outside the lock, then free the old block */
 		__builtin_memcpy(q, ptr, copy);
 		free_any(h, ptr, site);
 	}
-	if (!q)
-		SET_ERRNO(e ? LIBALLOC_EINVAL : LIBALLOC_ENOMEM);
 	return q;
 }
 
@@ -2068,6 +2135,7 @@ void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size) { return calloc_on(G, n
 
 void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size) { return realloc_on(G, ptr, size, CALLER()); }
 
+#if LIBALLOC_EXTRAS
 void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size)
 {
 	size_t n;
@@ -2118,6 +2186,7 @@ void *LIBALLOC_PREFIX(pvalloc)(size_t size)
 }
 
 size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr) { return usable_size_on(G, ptr); }
+#endif /* LIBALLOC_EXTRAS */
 
 liballoc_error_fn liballoc_set_error_handler(liballoc_error_fn handler)
 {
@@ -2154,7 +2223,7 @@ void *liballoc_heap_realloc(liballoc_heap *h, void *ptr, size_t size)
 
 void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 {
-	if (!is_pow2(alignment)) {
+	if (!is_pow2(alignment) || (!ALIGNED && alignment > ALIGN)) {
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
@@ -2164,7 +2233,7 @@ void *liballoc_heap_memalign(liballoc_heap *h, size_t alignment, size_t size)
 size_t liballoc_heap_usable_size(liballoc_heap *h, void *ptr) { return usable_size_on(heap_of(h), ptr); }
 
 /* The requester is recorded when recording is on; an explicit one replaces the caller. */
-#define SITE(s) (LOAD(g_record) ? (s) : NULL)
+#define SITE(s) (TRAILERS && LOAD(g_record) ? (s) : NULL)
 
 void *liballoc_heap_malloc_at(liballoc_heap *h, size_t size, const void *site)
 {
@@ -2233,7 +2302,7 @@ struct liballoc_cache {
 
 static inline uint32_t slab_hash(const heap *h, const slab *s, const liballoc_cache *c)
 {
-	return mix((uint64_t)(uintptr_t)s ^ h->key[0], (uint64_t)(uintptr_t)c ^ h->key[1]);
+	return keyed(h, (uintptr_t)s, keyed(h, (uintptr_t)c, 0x51ab));
 }
 
 static inline char *obj_at(const liballoc_cache *c, const slab *s, uint32_t i)
@@ -2398,7 +2467,7 @@ liballoc_cache *liballoc_cache_create(liballoc_heap *hh, const char *name, size_
 {
 	heap *h = heap_of(hh);
 	fault f = NO_FAULT;
-	if (!size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
+	if (!ALIGNED || !size || size > CACHE_MAX_OBJECT || (align && (!is_pow2(align) || align > CACHE_MAX_ALIGN))) {
 		SET_ERRNO(LIBALLOC_EINVAL);
 		return NULL;
 	}
@@ -2774,8 +2843,8 @@ static int check_heap(heap *h)
 	 * in-use and cached totals are then compared only when no other cache exists. */
 	if ((!others && (t.in_use != h->st.in_use + LOAD(h->tc_in_use) + want.in_use ||
 			 t.live != h->st.live_blocks + want.live || t.cached != want.cached)) ||
-	    t.quarantined != h->quar_n || t.free_bytes != h->st.free_bytes || t.empty != h->empty_chunks ||
-	    t.empty_bytes != h->empty_bytes ||
+	    t.quarantined != h->quar_n || t.free_bytes != h->st.free_bytes ||
+	    (PAGED && (t.empty != h->empty_chunks || t.empty_bytes != h->empty_bytes)) ||
 	    t.obtained + h->st.metadata != h->st.obtained ||
 	    (LIBALLOC_STATS && (t.huge != h->st.huge_blocks || t.chunks != h->st.chunks)))
 		return LIBALLOC_E_ACCOUNTING;

@@ -45,12 +45,80 @@
 #include LIBALLOC_CONFIG_HEADER
 #endif
 
+/* Drop-in for liballoc 1.1 (see the README, "Replacing liballoc 1.1"): define
+ * LIBALLOC_COMPAT_1_1 and the core calls 1.1's four hooks with 1.1's contract —
+ * liballoc_lock(), liballoc_unlock(), liballoc_alloc(pages), liballoc_free(ptr,
+ * pages), where every liballoc_free gets exactly a run liballoc_alloc returned — and
+ * exports only what 1.1 did (LIBALLOC_EXTRAS 0) unless told otherwise. */
+#ifdef LIBALLOC_COMPAT_1_1
+#ifndef LIBALLOC_WHOLE_RUNS
+#define LIBALLOC_WHOLE_RUNS 1
+#endif
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 0
+#endif
+#endif
+
+/* The small profile, for MCUs: 1 builds the core with only what a default heap in
+ * one region needs (see liballoc_init_region): no page runs, page map, huge blocks,
+ * requester trailers, quarantine, hardening or cache layer; 8 second-level classes;
+ * blocks below 2^LIBALLOC_BLOCK_BITS bytes. The cheap misuse checks stay (double
+ * free, foreign and interior pointers, overwritten headers, a write past the end
+ * into the next header). The API and its guarantees are the same, except that
+ * without LIBALLOC_EXTRAS alignments above 16 bytes are refused (EINVAL), and with
+ * them object caches; the page hooks are never called (only the lock hooks), and a
+ * realloc that moves reserves no headroom. Default 0. */
+#ifndef LIBALLOC_SMALL
+#define LIBALLOC_SMALL 0
+#endif
+#if LIBALLOC_SMALL
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 0
+#endif
+#ifndef LIBALLOC_STATS
+#define LIBALLOC_STATS 0
+#endif
+#ifndef LIBALLOC_SL_LOG2
+#define LIBALLOC_SL_LOG2 3
+#endif
+#ifndef LIBALLOC_BLOCK_BITS
+#define LIBALLOC_BLOCK_BITS 24
+#endif
+#endif
+
+/* log2 of the bound on block sizes: the first-level lists cover block sizes below
+ * 2^LIBALLOC_BLOCK_BITS bytes (default 32, every size; the small profile 24, 16 MiB,
+ * which shrinks the lists). A region heap uses at most that much of its region. */
+#ifndef LIBALLOC_BLOCK_BITS
+#define LIBALLOC_BLOCK_BITS 32
+#endif
+
 /* Name of the public malloc-family entry points, like the original liballoc's
  * PREFIX: a kernel port defines LIBALLOC_PREFIX(name) as k##name to get kmalloc,
- * kfree, ...; the Linux port defines it as plain `name` to replace malloc. The
- * default gives liballoc_malloc, liballoc_free, ... which coexist with libc. */
+ * kfree, ...; the Linux port defines it as plain `name` to replace malloc. 1.1's own
+ * PREFIX(func) macro, when defined, is used as it is. The default gives
+ * liballoc_malloc, liballoc_free, ... which coexist with libc. */
 #ifndef LIBALLOC_PREFIX
+#ifdef PREFIX
+#define LIBALLOC_PREFIX(name) PREFIX(name)
+#else
 #define LIBALLOC_PREFIX(name) liballoc_##name
+#endif
+#endif
+
+/* 1 (the default) exports the whole malloc family; 0 only malloc, free, calloc
+ * and realloc, leaving reallocarray, posix_memalign, aligned_alloc, memalign,
+ * valloc, pvalloc and malloc_usable_size (prefixed) to a kernel that has its own. */
+#ifndef LIBALLOC_EXTRAS
+#define LIBALLOC_EXTRAS 1
+#endif
+
+/* 1: the core gives back only whole runs, exactly as the port handed them out
+ * (for page suppliers that cannot split a run, as 1.1's contract has it): an
+ * aligned huge block keeps its whole over-allocated run, a shrinking huge block
+ * its tail. 0 (the default): any page-aligned sub-range may go back. */
+#ifndef LIBALLOC_WHOLE_RUNS
+#define LIBALLOC_WHOLE_RUNS 0
 #endif
 
 /* Page size in bytes: the unit of liballoc_alloc_page / liballoc_free_page.
@@ -218,6 +286,15 @@ extern "C" {
  * and the allocation fails cleanly.
  * ======================================================================== */
 
+#ifdef LIBALLOC_COMPAT_1_1
+/* liballoc 1.1's hooks, with its contract: the same as below, except that
+ * liballoc_free is only ever given a whole run as liballoc_alloc returned it. */
+void *liballoc_alloc(size_t pages);
+int liballoc_free(void *ptr, size_t pages);
+#define liballoc_alloc_page liballoc_alloc
+#define liballoc_free_page liballoc_free
+#endif
+
 /* Obtain `pages` (>= 1) contiguous pages of LIBALLOC_PAGE_SIZE bytes each.
  * Returns: the address of the first page, aligned to LIBALLOC_PAGE_SIZE, readable
  *          and writable; or NULL when the memory cannot be supplied (the core then
@@ -233,7 +310,8 @@ void *liballoc_alloc_page(size_t pages);
  * Ranges:  the core passes either a whole run exactly as returned by
  *          liballoc_alloc_page, or ANY page-aligned sub-range of a run it still
  *          holds (it trims the head and tail of over-allocated aligned runs and the
- *          tail of a shrinking huge block). Every page is returned at most once; the
+ *          tail of a shrinking huge block) — only whole runs with
+ *          LIBALLOC_WHOLE_RUNS 1 (and LIBALLOC_COMPAT_1_1). Every page is returned at most once; the
  *          parts of a run not passed remain valid and are returned later, in any
  *          order. Ports must therefore manage memory at page granularity.
  * Returns: 0 on success. Non-zero when the pages cannot be returned: the core
@@ -281,13 +359,17 @@ struct liballoc_port {
  *                the size exceeds PTRDIFF_MAX, a size computation overflows, or the
  *                port has no pages (alloc_page returned NULL).
  *   Complexity:  O(1): a bounded number of bitmap and list operations, independent
- *                of the number of live blocks and of the heap size, plus at most one
- *                alloc_page call for the block's run (and, for a new run, the calls
- *                for page-map nodes its addresses need, and setting the page map bits
- *                of that run), and before it the return of the empty chunks kept as
- *                hysteresis (a number bounded by the configuration, one free_page
- *                each). When the port has no pages, the heap gives back what it holds
- *                unused and asks once more. The bound is derived in the essay at the
+ *                of the number of live blocks and of the heap size. When the heap
+ *                must grow: the return of the empty chunks kept as hysteresis (a
+ *                number bounded by the configuration, one free_page each), then one
+ *                alloc_page call for the new run — two if the port refuses the
+ *                geometrically grown chunk size and a smaller run is asked for —
+ *                plus one per page-map node the run's addresses need (none once the
+ *                heap has touched that address range; at most two per level), and
+ *                setting the run's page map bits. When the port has no pages, the
+ *                heap gives back what it holds unused (the quarantine, empty chunks,
+ *                runs whose free_page failed) and tries once more, so a failing
+ *                allocation makes at most twice those calls. The bound is derived in the essay at the
  *                top of liballoc.c. Hardened mode adds O(size) canary/poison work;
  *                calloc and realloc add the O(size) memset/memcpy they imply.
  *   Thread-safety: every function takes the heap's lock around its work, so the API
@@ -305,7 +387,37 @@ struct liballoc_port {
  *                word and the slack); blocks are multiples of 16 bytes, the smallest
  *                is 32 bytes (16 usable). So metadata is at most 16 bytes per small
  *                allocation, plus rounding to 16.
- * ======================================================================== */
+ *   Stack use:   the deepest the core's own frames go below each entry point, in
+ *                bytes, measured from GCC's call graph with stack sizes
+ *                (-fcallgraph-info=su) of liballoc.c with the default configuration
+ *                (no cache layer): i686 and x86_64 at -O2 (gcc 12), Cortex-M3 at -Os
+ *                (arm-none-eabi-gcc 12), and Cortex-M3 -Os with LIBALLOC_SMALL. Add
+ *                the port's hooks' own stack, and the error handler's (it runs
+ *                inside the reporting call, after the unlock). The build checks
+ *                these figures (tests/stack): a larger measurement fails, so stack
+ *                use cannot grow silently. The malloc family on other heaps
+ *                (liballoc_heap_*) goes as deep as the default heap's.
+ * Stack use (bytes)
+ * | entry point | i686 | x86_64 | cortex-m3 | cortex-m3-small |
+ * |---|---:|---:|---:|---:|
+ * | liballoc_malloc | 464 | 560 | 352 | 208 |
+ * | liballoc_free | 384 | 368 | 256 | 160 |
+ * | liballoc_calloc | 480 | 592 | 384 | 240 |
+ * | liballoc_realloc | 576 | 704 | 432 | 272 |
+ * | liballoc_posix_memalign | 464 | 576 | 368 | - |
+ * | liballoc_malloc_usable_size | 128 | 160 | 144 | - |
+ * | liballoc_stats | 112 | 96 | 64 | 64 |
+ * | liballoc_check | 192 | 192 | 192 | 176 |
+ * | liballoc_trim | 336 | 352 | 240 | 208 |
+ * | liballoc_heap_create | 80 | 64 | 64 | 64 |
+ * | liballoc_heap_create_in | 80 | 64 | 112 | 112 |
+ * | liballoc_heap_destroy | 160 | 176 | 96 | 96 |
+ * | liballoc_cache_alloc | 464 | 592 | 352 | 240 |
+ * | liballoc_cache_free | 320 | 304 | 224 | 176 |
+ * | liballoc_walk | 176 | 256 | 160 | 128 |
+ * | liballoc_describe | 128 | 144 | 112 | 96 |
+ * | liballoc_init_region | 112 | 128 | 128 | 128 |
+ */
 
 /* Allocate `size` bytes (uninitialised). malloc(0) returns a unique pointer that
  * must be freed. */
@@ -330,6 +442,7 @@ LIBALLOC_API void *LIBALLOC_PREFIX(calloc)(size_t nmemb, size_t size);
  *   Misuse (freed or foreign pointer) is reported; returns NULL with EINVAL. */
 LIBALLOC_API void *LIBALLOC_PREFIX(realloc)(void *ptr, size_t size);
 
+#if LIBALLOC_EXTRAS
 /* realloc(ptr, nmemb * size) with overflow check: NULL + ENOMEM on overflow, ptr
  * untouched. */
 LIBALLOC_API void *LIBALLOC_PREFIX(reallocarray)(void *ptr, size_t nmemb, size_t size);
@@ -360,6 +473,7 @@ LIBALLOC_API void *LIBALLOC_PREFIX(pvalloc)(size_t size);
  * hardened mode, whose canary follows it). 0 for NULL; misuse is reported and
  * returns 0. O(1). */
 LIBALLOC_API size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr);
+#endif /* LIBALLOC_EXTRAS */
 
 /* ---- introspection and control (not prefixed) -------------------------- */
 
@@ -457,6 +571,18 @@ LIBALLOC_API size_t liballoc_trim(void);
  * abandoned without touching the heap (free does nothing, realloc returns NULL with
  * EINVAL, malloc_usable_size returns 0). One handler serves every heap. */
 typedef void (*liballoc_error_fn)(int error, void *ptr);
+
+/* Make the default heap a region heap over [base, base + bytes) instead of one over
+ * the page hooks: its blocks come from that region only, it never calls
+ * alloc_page or free_page, and pointers are validated by the region's bounds (no
+ * page map). For a system that gives the heap one fixed area (an MCU's RAM between
+ * the linker's __heap_start and __heap_end) — and the only way to give the small
+ * profile (LIBALLOC_SMALL) its memory. Call it once, before the first allocation
+ * from the default heap; base need not be aligned; the default heap's state stays
+ * where it is (static), the whole region holds blocks (at most 1 GiB, and less than
+ * 2^LIBALLOC_BLOCK_BITS bytes). Returns 0, or -1 with errno EINVAL (region too small
+ * for a block, or the default heap already in use). O(1). Takes the lock. */
+LIBALLOC_API int liballoc_init_region(void *base, size_t bytes);
 
 /* The version of the core, "MAJOR.MINOR.PATCH" (LIBALLOC_VERSION_STRING of the
  * liballoc.h it was built with). */

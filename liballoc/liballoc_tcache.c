@@ -661,7 +661,8 @@ static void *tc_alloc_locked(heap *h, size_t n, size_t align, size_t *dirty, fau
 		}
 		if (p || f->code || pass)
 			break;
-		tc_xfer_drain(h, f);  /* out of memory: merge the transfer stacks back, try again */
+		tc_xfer_drain(h, f);  /* out of memory: merge the transfer stacks back, give back */
+		give_back(h, f);      /* what the heap holds unused, try again */
 	}
 	TC_LEAVE();
 	return p;

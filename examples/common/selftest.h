@@ -19,7 +19,9 @@ struct selftest_env {
 	 * exhaustion test so that it ends in a few thousand allocations. */
 	size_t heap_bytes;
 	/* Pages the port has handed to liballoc right now (alloc_page minus free_page):
-	 * checked against liballoc_stats().obtained and for full return after trim. */
+	 * checked against liballoc_stats().obtained and for full return after trim.
+	 * NULL when the default heap is one region (liballoc_init_region): the trim
+	 * phase is skipped, and the region must be one free block after the frees. */
 	size_t (*port_pages)(void);
 	/* MMU ports: read addr and report whether it faulted (the page is unmapped).
 	 * NULL when there is no MMU; the trim test then only checks port_pages. */

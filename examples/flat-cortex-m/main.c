@@ -253,9 +253,25 @@ int fw_main(void)
 	if (fault)
 		provoke_fault();
 
+#if LIBALLOC_SMALL
+	/* The small profile: the default heap is the region itself, no pages, no bitmap. */
+	extern char __heap_start[], __heap_end[];
+	size_t heap_bytes = (size_t)(__heap_end - __heap_start);
+	check(liballoc_init_region(__heap_start, heap_bytes) == 0, "the default heap in __heap_start..__heap_end");
+	check(liballoc_init_region(__heap_start, heap_bytes) != 0, "the default heap is set up only once");
+	lock_phase();
+	put("flat-cortex-m: small profile, the default heap in the region ");
+	put_hex((uint32_t)(uintptr_t)__heap_start);
+	put("..");
+	put_hex((uint32_t)(uintptr_t)__heap_end);
+	put("; lock phase: ");
+	put_dec(checks);
+	put(" checks\n");
+#else
 	lock_phase();
 	struct liballoc_flat_stats fs;
 	liballoc_flat_stats(&fs);
+	size_t heap_bytes = fs.pages * LIBALLOC_PAGE_SIZE;
 	put("flat-cortex-m: heap ");
 	put_hex((uint32_t)fs.base);
 	put("..");
@@ -268,6 +284,7 @@ int fw_main(void)
 	put_dec(checks);
 	put(" checks\n");
 	check(fs.pages > 0, "the port initialised itself from __heap_start/__heap_end");
+#endif
 	if (!failure)
 		irq_phase(seed);
 	if (failure) {
@@ -282,8 +299,8 @@ int fw_main(void)
 	put("\n");
 	struct selftest_env env = {
 		.write = put,
-		.heap_bytes = fs.pages * LIBALLOC_PAGE_SIZE,
-		.port_pages = liballoc_flat_pages_given,
+		.heap_bytes = heap_bytes,
+		.port_pages = LIBALLOC_SMALL ? NULL : liballoc_flat_pages_given,
 		.touch_faults = NULL,  /* no MMU: freed pages stay readable */
 		.seed = seed,
 		.ops = 4000,

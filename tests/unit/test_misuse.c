@@ -148,6 +148,32 @@ static void test_cache_link_corruption(void **state)
 }
 #endif
 
+/* A port whose run is not page-aligned breaks its contract: reported in every build
+ * (LIBALLOC_E_PORT, with the address), the run handed back and not used, the
+ * allocation failing cleanly; the heap stays sound and the next call works. */
+static void test_port_misaligned_run(void **state)
+{
+	(void)state;
+	liballoc_trim();
+	size_t pages = test_port_pages_out(), errors = tp.errors;
+	struct liballoc_stats before = stats();
+	tp.misalign_next = true;
+	errno = 0;
+	assert_null(liballoc_malloc(LIBALLOC_HUGE_THRESHOLD * 2));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(tp.errors, errors + 1);
+	assert_int_equal(tp.last_error, LIBALLOC_E_PORT);
+	assert_non_null(tp.last_ptr);
+	assert_int_equal((uintptr_t)tp.last_ptr % LIBALLOC_PAGE_SIZE, 40);
+	assert_null(tp.misaligned);  /* handed back */
+	assert_int_equal(test_port_pages_out(), pages);
+	assert_int_equal(stats().obtained, before.obtained);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	void *p = liballoc_malloc(LIBALLOC_HUGE_THRESHOLD * 2);
+	assert_non_null(p);
+	liballoc_free(p);
+}
+
 /* A handler that allocates: legal because reports come after the lock is released. */
 static int depth_in_handler = -1;
 static int reentrant_calls;
@@ -191,6 +217,7 @@ int main(void)
 #ifdef LIBALLOC_THREAD_LOCAL
 		cmocka_unit_test_setup_teardown(test_cache_link_corruption, setup, teardown),
 #endif
+		cmocka_unit_test_setup_teardown(test_port_misaligned_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_after_unlock, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

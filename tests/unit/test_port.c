@@ -55,6 +55,11 @@ void *liballoc_alloc_page(size_t n)
 	void *p = NULL;
 	if (!inject(&tp.alloc_seen, tp.fail_alloc_at, tp.fail_alloc_every, tp.fail_alloc_all))
 		p = flat_pages_alloc(&pages, n, UINTPTR_MAX);
+	if (p && tp.misalign_next) {
+		tp.misalign_next = false;
+		tp.misaligned = (unsigned char *)p + 40;
+		return tp.misaligned;
+	}
 	if (!p) {
 		tp.alloc_refused++;
 	} else {
@@ -74,6 +79,10 @@ int liballoc_free_page(void *addr, size_t n)
 	if (inject(&tp.free_seen, tp.fail_free_at, tp.fail_free_every, tp.fail_free_all)) {
 		tp.free_refused++;
 		return -1;
+	}
+	if (addr && addr == tp.misaligned) {  /* the broken run, handed back: take it whole */
+		tp.misaligned = NULL;
+		addr = (unsigned char *)addr - 40;
 	}
 	/* A contract violation (a page not handed out) is a test failure: make it loud. */
 	if (flat_pages_free(&pages, addr, n) != 0)

@@ -30,6 +30,8 @@ struct test_port {
 	size_t fail_alloc_at, fail_alloc_every, fail_free_at, fail_free_every;
 	bool fail_alloc_all, fail_free_all, fail_lock, fail_unlock;
 	size_t alloc_seen, free_seen;  /* calls since the last injection was armed */
+	bool misalign_next;         /* the next alloc_page returns its run 40 bytes off (a broken port) */
+	void *misaligned;           /* that address, which free_page then takes back */
 	size_t alloc_refused, free_refused;  /* calls that returned NULL / non-zero (injected or arena full) */
 	/* the error handler's record */
 	size_t errors;

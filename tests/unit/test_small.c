@@ -1,0 +1,166 @@
+/* test_small.c — cmocka tests of the small profile (LIBALLOC_SMALL): the default heap in one region, the API, misuse, a randomized run. */
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pattern.h"
+#include "unit_test.h"
+
+#if !LIBALLOC_SMALL
+#error "build this suite with -DLIBALLOC_SMALL=1"
+#endif
+
+#define REGION ((size_t)1 << 20)
+static unsigned char region[REGION + 64];
+static char static_buf[64] __attribute__((aligned(16)));
+
+/* The default heap in `region`, at an odd address: the core aligns it. */
+static int group_setup(void **state)
+{
+	(void)state;
+	errno = 0;
+	assert_int_equal(liballoc_init_region(region + 3, REGION), 0);
+	assert_int_equal(liballoc_init_region(region + 3, REGION), -1);  /* once */
+	assert_int_equal(errno, EINVAL);
+	return 0;
+}
+
+static void test_api_edges(void **state)
+{
+	(void)state;
+	void *a = liballoc_malloc(0), *b = liballoc_malloc(0);
+	assert_non_null(a);
+	assert_ptr_not_equal(a, b);
+	assert_true((unsigned char *)a > region && (unsigned char *)a < region + sizeof region);
+	liballoc_free(a);
+	liballoc_free(b);
+	errno = 0;
+	assert_null(liballoc_calloc(SIZE_MAX / 2, 3));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(liballoc_malloc(REGION));  /* more than the region holds */
+	assert_int_equal(errno, ENOMEM);
+	unsigned char *p = liballoc_realloc(NULL, 100);
+	assert_non_null(p);
+	memset(p, 5, 100);
+	p = liballoc_realloc(p, 3000);
+	assert_int_equal(p[99], 5);
+	p = liballoc_realloc(p, 10);
+	assert_int_equal(p[9], 5);
+	assert_null(liballoc_realloc(p, 0));  /* frees */
+	errno = 0;
+	assert_null(liballoc_heap_memalign(NULL, 64, 10));  /* no alignments above 16 without the extras */
+	assert_int_equal(errno, EINVAL);
+	void *q = liballoc_heap_memalign(NULL, 16, 10);
+	assert_int_equal((uintptr_t)q % 16, 0);
+	liballoc_free(q);
+	assert_int_equal(stats().alloc_page_calls, 0);  /* the page hooks are never called */
+}
+
+/* The cheap misuse checks stay: each reported once with the pointer, the heap as it was. */
+static void test_misuse(void **state)
+{
+	(void)state;
+	char stack_buf[32] __attribute__((aligned(16)));
+	unsigned char *a = liballoc_malloc(100), *b = liballoc_malloc(100), *keep = liballoc_malloc(100);
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_FOREIGN_POINTER, stack_buf, liballoc_free(stack_buf));
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_FOREIGN_POINTER, static_buf, liballoc_free(static_buf));
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_INTERIOR_POINTER, a + 16, liballoc_free(a + 16));
+	liballoc_free(a);
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_DOUBLE_FREE, a, liballoc_free(a));
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_REALLOC_FREED, a, assert_null(liballoc_realloc(a, 10)));
+	unsigned char saved[16];
+	memcpy(saved, b + 112, 16);
+	memset(b + 112, 'A', 16);  /* 16 bytes past b's block: the next header */
+	EXPECT_REPORT(LIBALLOC_E_OVERFLOW, b, liballoc_free(b));
+	memcpy(b + 112, saved, 16);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	liballoc_free(b);
+	liballoc_free(keep);
+}
+
+/* 1000-byte blocks fill at least 90% of the region; after freeing them all the
+ * region is one block again and 60% of it fits in one allocation. */
+static void test_utilisation(void **state)
+{
+	(void)state;
+	static void *p[REGION / 1000];
+	size_t n = 0;
+	while (n < sizeof p / sizeof *p && (p[n] = liballoc_malloc(1000)) != NULL)
+		n++;
+	assert_true(n * 1000 >= REGION * 9 / 10);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	for (size_t i = 0; i < n; i++)
+		liballoc_free(p[i]);
+	void *big = liballoc_malloc(REGION * 6 / 10);
+	assert_non_null(big);
+	liballoc_free(big);
+}
+
+/* A shadow model: random malloc/calloc/realloc/free with patterns checked and
+ * liballoc_check after every operation. */
+static void test_randomized(void **state)
+{
+	(void)state;
+	enum { SLOTS = 300, OPS = 40000 };
+	static struct {
+		unsigned char *p;
+		size_t n;
+		unsigned char seed;
+	} s[SLOTS];
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (int op = 0; op < OPS; op++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		unsigned i = (unsigned)(rng % SLOTS), r = (unsigned)(rng >> 32) % 10;
+		size_t n = (rng >> 40) % (r < 8 ? 300 : 20000);
+		if (!s[i].p) {
+			s[i].p = r < 6 ? liballoc_malloc(n) : liballoc_calloc(1, n);
+			if (!s[i].p)
+				continue;  /* the region is full */
+			for (size_t k = 0; r >= 6 && k < n; k++)
+				assert_int_equal(s[i].p[k], 0);
+			s[i].n = n;
+			s[i].seed = (unsigned char)op;
+			pattern_fill(s[i].p, n, s[i].seed);
+		} else if (r < 4) {
+			assert_int_equal(pattern_check(s[i].p, s[i].n, s[i].seed), s[i].n);
+			unsigned char *q = liballoc_realloc(s[i].p, n + 1);
+			if (!q)
+				continue;
+			size_t keep = n + 1 < s[i].n ? n + 1 : s[i].n;
+			assert_int_equal(pattern_check(q, keep, s[i].seed), keep);
+			s[i].p = q;
+			s[i].n = n + 1;
+			pattern_fill(q, n + 1, s[i].seed);
+		} else {
+			assert_int_equal(pattern_check(s[i].p, s[i].n, s[i].seed), s[i].n);
+			liballoc_free(s[i].p);
+			s[i].p = NULL;
+		}
+		if (liballoc_check() != LIBALLOC_OK)
+			fail_msg("op %d: liballoc_check: %s", op, liballoc_strerror(liballoc_check()));
+	}
+	for (unsigned i = 0; i < SLOTS; i++)
+		liballoc_free(s[i].p);
+	struct liballoc_stats st = stats();
+	assert_int_equal(st.live_blocks, 0);
+	assert_int_equal(st.in_use, 0);
+	assert_int_equal(tp.errors, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_api_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_utilisation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_randomized, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
