@@ -641,6 +641,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	console_write("\n");
 	bool passed = selftest_run(&env);
 	processes();
+	check(kernel_leak_selftest(), "leak report: the two leaks made, largest first, then none");
 	int broken = liballoc_check();
 	if (!check(broken == LIBALLOC_OK, "liballoc_check after the self-test")) {
 		console_write("x86: liballoc_check: ");

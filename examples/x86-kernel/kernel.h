@@ -30,4 +30,8 @@ _Noreturn void qemu_exit(uint32_t value);
 /* Print "liballoc-selftest: FAIL <reason>" and exit QEMU with EXIT_FAIL. */
 _Noreturn void kernel_fail(const char *reason);
 
+/* leaks.c: the leak report over serial, run at the end of the self-test; true if
+ * it found exactly the two leaks it made, then none once they were freed. */
+bool kernel_leak_selftest(void);
+
 #endif

@@ -27,8 +27,10 @@ RSS and its minor page faults (wait4). Sections (--sections, all by default):
 then the targets of issue 15 (and the remaining ones of issue 6), checked for
 liballoc against this run's figures. Writes to OUTDIR bench.csv, bench-runs.csv
 (every run), bench-scaling.csv, bench-sweep.csv, bench-syscalls.csv,
-bench-latency.csv, bench-targets.csv and the chart bench.svg / bench.png
-(gnuplot). Every run's checksum must equal glibc's; a crash or a wrong checksum
+bench-latency.csv, bench-targets.csv, the chart bench.svg / bench.png
+(gnuplot) and, for each workload with a fragmentation figure, liballoc's heap map
+at its exit, heap-<workload>.svg (LIBALLOC_MAP, one more untimed run). Every
+run's checksum must equal glibc's; a crash or a wrong checksum
 is listed with the command that reproduces it, and the runner then exits 1.
 
 Environment (for `ninja bench`): BENCH_QUICK=1 (a quick development run),
@@ -92,7 +94,8 @@ def kv(text, prefix):
 def base_env():
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    env.pop("LIBALLOC_STATS", None)
+    for k in [k for k in env if k.startswith("LIBALLOC_")]:
+        env.pop(k)  # no knob from outside changes what is measured
     env.pop("MALLOC_PERTURB_", None)  # meson test sets it; it would slow glibc down
     env.pop("MALLOC_CHECK_", None)
     return env
@@ -240,6 +243,24 @@ class Suite:
         items = [(w, [w, a.size, str(self.workload_threads(w))]) for w in a.workloads]
         self.wres = self.run_items("workload", items, a.runs)
         return self.summarise("workload", a.workloads, self.wres)
+
+    # -- heap maps: liballoc's heap at the end of each fragmentation workload --
+    def heap_maps(self, wl, wtab):
+        """One more (untimed) run under liballoc of each workload with a fragmentation
+        figure, with LIBALLOC_MAP=OUTDIR/heap-<workload>.svg: the chunks it still holds
+        at exit and what is in them (README, "Debugging reports")."""
+        a = self.a
+        out = []
+        for w in [w for w in wl if wtab.get((w, OURS), {}).get("frag") is not None]:
+            path = os.path.join(a.outdir, "heap-%s.svg" % w)
+            cmd = [a.work, w, a.size, str(self.workload_threads(w))]
+            r = spawn(a.spawn, a.liballoc, cmd, extra_env=["LIBALLOC_MAP=" + path])
+            if r["status"] == 0 and os.path.exists(path):
+                out.append(path)
+            else:
+                self.failures.append(("heap map", OURS, "LIBALLOC_MAP wrote no %s (exit %s)" % (path, r["status"]),
+                                      "LIBALLOC_MAP=%s %s" % (shlex.quote(path), repro(a.liballoc, cmd))))
+        return out
 
     # -- scaling: work per second with 2 threads / with 1 --
     def scaling(self):
@@ -876,7 +897,7 @@ class Suite:
         for n, p in self.present:
             self.say("  %-9s %s" % (n, p or "(no LD_PRELOAD: glibc's malloc)"))
         self.say()
-        wl, wtab, progs, ptab, stab, swtab, sys_ = a.workloads, None, [], None, None, None, None
+        wl, wtab, progs, ptab, stab, swtab, sys_, maps = a.workloads, None, [], None, None, None, None, []
         scaled_ws = []
         if "workloads" in a.sections and wl:
             wtab = self.workloads()
@@ -884,6 +905,7 @@ class Suite:
             sys_ = self.syscalls(wtab)
             if sys_:
                 self.say()
+            maps = self.heap_maps(wl, wtab)
         if "scaling" in a.sections:
             scaled_ws, stab = self.scaling()
             self.say()
@@ -923,6 +945,8 @@ class Suite:
         self.say("CSV:   " + "\n       ".join(files))
         if charts:
             self.say("chart: " + "\n       ".join(charts))
+        if maps:
+            self.say("heap maps (liballoc at exit): " + "\n       ".join(maps))
         self.say("total %.0f s" % (time.time() - t0))
         return 1 if self.failures else 0
 
