@@ -975,11 +975,13 @@ static blk *chunk_init(heap *h, run *r, size_t bytes, size_t pages)
 }
 
 /* Get a chunk able to hold a block of `bs` bytes; returns its single free block,
- * not on any list. Chunks grow with the heap (each at least half of what the heap
- * already holds in chunks) so their number stays logarithmic until CHUNK_MAX. */
+ * not on any list. Chunks grow with the heap (each at least an eighth of what the
+ * heap already holds in chunks) so their number stays logarithmic until CHUNK_MAX,
+ * while the pages obtained stay within 6.25% (plus a page per chunk) of what the
+ * heap needed when it grew: object caches promise 1.15 x their objects' bytes. */
 static blk *chunk_new(heap *h, size_t bs, fault *f)
 {
-	size_t want = align_up(h->chunk_bytes / 2, PAGE);
+	size_t want = align_up(h->chunk_bytes / 16, PAGE);
 	want = want < LIBALLOC_CHUNK_MIN ? LIBALLOC_CHUNK_MIN : want > LIBALLOC_CHUNK_MAX ? LIBALLOC_CHUNK_MAX : want;
 	size_t need = align_up(bs + RUN_HDR + HDR, PAGE), bytes = need < want ? want : need;
 	ASSERT(LOCKED(h) && bs % 16 == 0);
@@ -1333,8 +1335,16 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 		blk *b = take(h, bs, bs, f);
 		return b ? use_block(h, b, bs, n, dirty, f) : NULL;
 	}
-	/* Aligned: take enough to cut a leading free block of >= MIN_BLOCK bytes. */
-	blk *b = take(h, bs + align + MIN_BLOCK, bs + align + MIN_BLOCK, f);
+	/* Aligned: a free block whose payload is aligned already serves as it is (the
+	 * room after the last slab of a chunk); else take enough to cut a leading free
+	 * block of >= MIN_BLOCK bytes. */
+	blk *b = take(h, bs, 0, f);
+	if (b && ((uintptr_t)payload(b) & (align - 1))) {
+		untake(h, b);
+		b = NULL;
+	}
+	if (!b && !f->code)
+		b = take(h, bs + align + MIN_BLOCK, bs + align + MIN_BLOCK, f);
 	if (!b)
 		return NULL;
 	uintptr_t p = (uintptr_t)payload(b), a = align_up(p, align);
@@ -2347,7 +2357,7 @@ static void slab_push(liballoc_cache *c, slab *s, int list)
 	c->empty += list == LIST_EMPTY;
 }
 
-/* A new empty slab on the partial list (lock held); NULL when out of memory. */
+/* A new slab on the empty list (lock held); NULL when out of memory. */
 static slab *slab_new(liballoc_cache *c, fault *f)
 {
 	heap *h = c->h;
@@ -2360,7 +2370,7 @@ static slab *slab_new(liballoc_cache *c, fault *f)
 	__builtin_memset(s, 0, c->first);
 	s->cache = c;
 	s->check = slab_hash(h, s, c);
-	slab_push(c, s, LIST_PARTIAL);
+	slab_push(c, s, LIST_EMPTY);
 	c->slabs++;
 	STAT(h->st.cache_slabs++);
 	return s;
@@ -2434,10 +2444,7 @@ static int slab_find(liballoc_cache *c, void *p, slab **out, uint32_t *index, fa
 	if (!owns(h, a)) {
 		e = LIBALLOC_E_FOREIGN_POINTER;
 	} else if (!live_block(h, s) || s->check != slab_hash(h, s, c)) {
-		/* not one of c's slabs: another cache's, or no slab at all */
-		e = live_block(h, s) && s->cache && s->check == slab_hash(h, s, s->cache) ? LIBALLOC_E_WRONG_CACHE
-											    : classify(h, a);
-		e = e == LIBALLOC_OK ? LIBALLOC_E_INTERIOR_POINTER : e;
+		e = LIBALLOC_E_WRONG_CACHE;  /* in the heap, not in one of c's slabs */
 	} else if (a < (uintptr_t)obj_at(c, s, 0) || (a - (uintptr_t)obj_at(c, s, 0)) % c->stride ||
 		   (a - (uintptr_t)obj_at(c, s, 0)) / c->stride >= s->fresh) {
 		e = LIBALLOC_E_INTERIOR_POINTER;

@@ -167,7 +167,10 @@
 
 /* Page runs that hold ordinary blocks ("chunks") are at least CHUNK_MIN bytes and
  * grow geometrically with the heap up to CHUNK_MAX bytes (both multiples of the
- * page size). Small-RAM targets lower CHUNK_MIN. */
+ * page size): a new chunk is at least 1/16 of what the heap holds in chunks, so a
+ * growing heap obtains at most 6.25% more pages than it needed (plus one page per
+ * chunk lost to headers and alignment) in a number of alloc_page calls logarithmic
+ * in its size. Small-RAM targets lower CHUNK_MIN. */
 #ifndef LIBALLOC_CHUNK_MIN
 #define LIBALLOC_CHUNK_MIN (16u * LIBALLOC_PAGE_SIZE)
 #endif

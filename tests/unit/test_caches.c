@@ -79,8 +79,8 @@ static void test_cache_memory_bound(void **state)
 	liballoc_cache_stats(c, &cs);
 	size_t bound = (size_t)N * SIZE * 115 / 100;
 	print_message("100000 x 48 B: %zu slabs of %zu bytes (%zu objects each), %zu bytes of pages from the port "
-		      "(bound %zu), in use %zu\n",
-		      cs.slabs, cs.slab_bytes, cs.per_slab, s.obtained - base, bound, s.in_use);
+		      "(bound %zu), in use %zu, %zu chunks\n",
+		      cs.slabs, cs.slab_bytes, cs.per_slab, s.obtained - base, bound, s.in_use, s.chunks);
 	assert_int_equal(cs.objects, N);
 	assert_true(s.obtained - base <= bound);
 	assert_true(ports[0].pages_out * PAGE - base <= bound);
