@@ -566,7 +566,9 @@ LIBALLOC_API int liballoc_check(void);
 
 /* Return every completely empty chunk (and any run whose earlier free_page failed)
  * to the port, after giving the calling thread's cached blocks and the cache layer's
- * transfer stacks back to the heap. Returns the number of bytes given back.
+ * transfer stacks back to the heap (a transfer stack another thread, or a signal
+ * handler's own thread, is changing at that instant keeps its blocks for the next
+ * trim: trim never waits for it). Returns the number of bytes given back.
  * O(chunks + cached blocks). Takes the lock; calls free_page. */
 LIBALLOC_API size_t liballoc_trim(void);
 

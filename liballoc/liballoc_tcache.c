@@ -445,8 +445,9 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
  * a double free). A class holds at most XFER_SEGS segments and, beyond its first,
  * XFER_BYTES; beyond that, frees merge blocks back into the heap under the lock
  * (tc_flush), so memory is not hoarded. A busy try-lock sends the caller to the
- * locked path instead of waiting. The try-lock's holder never takes the heap lock,
- * so tc_xfer_drain may wait for it under the heap lock.
+ * locked path instead of waiting. tc_xfer_drain does not wait either: the holder
+ * may be the very thread it runs on (a signal handler or an interrupt that came in
+ * while the stack was held), so a busy class keeps its blocks until the next drain.
  */
 static inline int xfer_lock(xstack *x) { return !__atomic_exchange_n(&x->lock, 1, __ATOMIC_ACQUIRE); }
 static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE); }
@@ -506,17 +507,15 @@ static int tc_adopt(heap *h, tcache *tc, size_t i)
 }
 
 /* Merge every transfer stack back into the heap (lock held): trim, or when memory
- * runs out. Each block is checked fully first; a class being changed by another
- * thread is waited for (its holder never takes the heap lock). */
+ * runs out. Each block is checked fully first; a class whose try-lock is held at
+ * that moment is skipped (see above). */
 static void tc_xfer_drain(heap *h, fault *f)
 {
 	ASSERT(LOCKED(h));
 	for (size_t i = 0; i < TC_BINS && !f->code; i++) {
 		xstack *x = &T.xfer[i];
-		if (!LOAD(x->segs))
+		if (!LOAD(x->segs) || !xfer_lock(x))
 			continue;
-		while (!xfer_lock(x))
-			;
 		while (x->segs && !f->code) {
 			tbin seg = x->seg[x->segs - 1];
 			for (blk *b = seg.head; b && seg.n && !f->code; seg.n--) {

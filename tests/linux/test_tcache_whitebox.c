@@ -21,6 +21,9 @@
  *                                           canaries of blocks another thread's fast
  *                                           path was changing, and reported false
  *                                           overflows (built hardened only)
+ *   test_trim_skips_busy_transfer_stack  trim waited for a transfer stack's
+ *                                           try-lock, forever when the holder was
+ *                                           its own thread (a signal handler)
  * tests/linux/meson.build builds it twice: as is, and with LIBALLOC_HARDENED=1.
  */
 #define _GNU_SOURCE
@@ -311,6 +314,49 @@ static void test_fork_child_transfer_count(void **state)
 	assert_int_equal(liballoc_check(), LIBALLOC_OK);
 }
 
+/* ---- trim with a transfer stack held -------------------------------------- */
+
+/* trim (and an allocation that runs out of memory) drained the transfer stacks
+ * waiting on each one's try-lock; when its holder is the calling thread itself —
+ * a signal handler that came in while tc_give or tc_adopt held the stack — that
+ * wait never ends. Now the busy class keeps its blocks for the next trim. Run in
+ * a child with an alarm: a hang is SIGALRM, not a stuck test. */
+static void test_trim_skips_busy_transfer_stack(void **state)
+{
+	(void)state;
+	enum { N = 100 };
+	void *p[N];
+	size_t bin = tc_bin_up(block_size(100));
+	xstack *x = &T.xfer[bin];
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		liballoc_fork_child();
+		liballoc_trim();
+		for (int i = 0; i < N; i++)
+			CHECK((p[i] = wb_malloc(100)) != NULL);
+		for (int i = 0; i < N; i++)
+			wb_free(p[i]);
+		CHECK(x->segs >= 1);
+		uint32_t segs = x->segs, n = x->n;
+		__atomic_store_n(&x->lock, 1, __ATOMIC_RELEASE);  /* held, as by this very thread */
+		liballoc_trim();
+		CHECK(x->segs == segs && x->n == n);  /* skipped, untouched */
+		CHECK(liballoc_check() == LIBALLOC_OK);
+		__atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE);
+		liballoc_trim();
+		CHECK(x->segs == 0 && x->n == 0);  /* the next trim takes them */
+		CHECK(liballoc_check() == LIBALLOC_OK);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_check_skips_blocks_in_flight),
 		cmocka_unit_test(test_thread_exit_lock_failure),
 		cmocka_unit_test(test_fork_child_transfer_count),
+		cmocka_unit_test(test_trim_skips_busy_transfer_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
