@@ -230,7 +230,7 @@ _Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
 
 typedef struct trail {
 	const void *site;      /* the requester */
-	const void *freed_at;  /* who freed it (quarantined blocks) */
+	const void *freed_at;  /* who freed it (quarantined or cached blocks) */
 } trail;
 #define TRAIL ((size_t)16)
 _Static_assert(sizeof(trail) <= TRAIL, "the trailer must fit 16 bytes");
@@ -2902,7 +2902,8 @@ static void describe_blk(const blk *b, const run *r, struct liballoc_block *out)
 	out->size = out->state == LIBALLOC_BLOCK_LIVE ? out->usable - slack : out->usable;
 	out->huge = (b->size & F_HUGE) != 0;
 	out->site = used(b) && (b->size & F_REQ) ? trail_of(b)->site : NULL;
-	out->freed_at = out->state == LIBALLOC_BLOCK_QUARANTINED && (b->size & F_REQ) ? trail_of(b)->freed_at : NULL;
+	out->freed_at = (out->state == LIBALLOC_BLOCK_QUARANTINED || out->state == LIBALLOC_BLOCK_CACHED) && (b->size & F_REQ)
+				? trail_of(b)->freed_at : NULL;
 	out->run = (void *)(uintptr_t)r;
 	out->run_bytes = run_bytes(r);
 }

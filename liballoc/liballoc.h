@@ -769,7 +769,7 @@ struct liballoc_block {
 	int state;            /* LIBALLOC_BLOCK_* */
 	int huge;             /* 1 if it owns a page run of its own */
 	const void *site;     /* its requester, or NULL if not recorded */
-	const void *freed_at; /* quarantined: who freed it, or NULL */
+	const void *freed_at; /* quarantined or cached: who freed it, or NULL */
 	void *run;            /* the page run (chunk or huge run, or a region heap's region) holding it */
 	size_t run_bytes;
 };

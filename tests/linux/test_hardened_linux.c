@@ -131,7 +131,7 @@ static void test_double_free(void **state)
 			      BT, NULL};
 	expect(default_so, "double-free", NULL, "double free (block already free)", hint, NULL);
 	/* Issue 13's Done-when: a double free names the function that allocated it. */
-	const char *named[] = {"freed, held in a thread cache", "allocated by alloc_small+0x", BT, NULL};
+	const char *named[] = {"freed, held in a thread cache", "allocated by alloc_small+0x", "freed by main+0x", BT, NULL};
 	expect(default_so, "double-free", "LIBALLOC_REQUESTERS=1", "double free (block already free)", named, NULL);
 	expect(default_so, "double-free", "LIBALLOC_LEAKS=1", "double free (block already free)", named, NULL);
 	expect(hardened_so, "double-free", NULL, "double free (block already free)", named, NULL);
