@@ -22,7 +22,7 @@ qemu-system-x86 qemu-system-arm gcc-arm-none-eabi qemu-user
 gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu gcc-s390x-linux-gnu
 libc6-dev-i386-cross libc6-dev-armhf-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-s390x-cross
 clang libclang-rt-14-dev llvm valgrind gdb
-python3 git sqlite3
+python3 git sqlite3 cmake strace
 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox
 glibc-source libc6-dbg
 "
