@@ -415,10 +415,14 @@ static inline int run_ok(const heap *h, const run *r)
 	       (r->kind == RUN_CHUNK || r->kind == RUN_HUGE || r->kind == RUN_DEAD);
 }
 
+/* The trailer's bytes at the end of block b: TRAIL with F_REQ, else 0 (no branch). */
+_Static_assert(TRAIL == 2 * F_REQ, "trailer_of shifts the flag into the size");
+static inline size_t trailer_of(const blk *b) { return TRAILERS ? (size_t)(b->size & F_REQ) << 1 : 0; }
+
 static inline size_t usable(const blk *b)
 {
-	size_t trailer = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
-	if (PAGED && (b->size & F_HUGE)) {
+	size_t trailer = trailer_of(b);
+	if (PAGED && __builtin_expect(b->size & F_HUGE, 0)) {
 		const run *r = huge_run(b);
 		return (size_t)((const char *)r + run_bytes(r) - (const char *)payload(b)) - trailer;
 	}
@@ -1615,7 +1619,7 @@ static void h_free(heap *h, void *p, fault *f)
 /* Resize live block b to n bytes without moving it, if possible. */
 static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 {
-	size_t old = requested(b), extra = TRAILERS && (b->size & F_REQ) ? TRAIL : 0;
+	size_t old = requested(b), extra = trailer_of(b);
 	trail keep_trail = extra ? *trail_of(b) : (trail){NULL, NULL};  /* it moves with the end */
 	ASSERT(LOCKED(h) && used(b) && n <= MAX_REQUEST);
 	if (PAGED && (b->size & F_HUGE)) {

@@ -181,7 +181,7 @@ _Static_assert(TC_BINS == TC_SMALL_BINS + 17 && TC_MAX == 4096 + 512, "bin layou
 
 /* A block's size as the bins see it: without its requester trailer, if it has one
  * (a block is binned, and serves requests, by the bytes it can give). */
-static inline size_t tc_size_of(const blk *b) { return bsize(b) - (b->size & F_REQ ? TRAIL : 0); }
+static inline size_t tc_size_of(const blk *b) { return bsize(b) - trailer_of(b); }
 
 /* The bytes of a cached block that hold poison (hardened): its fill, less the trailer. */
 static inline size_t tc_fill_len(const blk *b) { return fill_len(tc_size_of(b)); }
@@ -608,7 +608,7 @@ static int tc_resize(void *p, size_t n, const void *site)
 	int done = 0;
 	if (!b || (b->size & F_HUGE) || n > MAX_REQUEST || overflowed(b))
 		return 0;
-	size_t size = bsize(b), bs = block_size(n) + (b->size & F_REQ ? TRAIL : 0), old = requested(b);
+	size_t size = bsize(b), bs = block_size(n) + trailer_of(b), old = requested(b);
 	if (bs > size || size - bs >= MIN_BLOCK)
 		return 0;
 	TC_ENTER();
