@@ -1233,6 +1233,17 @@ static blk *verified_prev(const heap *h, blk *b, int *ok, fault *f)
 	return pv;
 }
 
+/* Take free block b (found on its list) off it; NULL on detected corruption (f set). */
+static blk *claim(heap *h, blk *b, fault *f)
+{
+	if (DEEP_CHECKS && (!verify(h, b, f) || !links_ok(h, b, f)))
+		return NULL;
+	remove_free(h, b);
+	if (whole(b))
+		mark_empty(h, b, -1);
+	return b;
+}
+
 /* Take a free block of at least `need` bytes off its list, growing the heap (by a
  * chunk for at least `grow` bytes) if no list has one; grow == 0: never grow.
  * Returns NULL when out of memory or on detected corruption (f set). */
@@ -1244,14 +1255,7 @@ static blk *take(heap *h, size_t need, size_t grow, fault *f)
 		release_empties(h);
 		return chunk_new(h, grow, f);
 	}
-	if (!b)
-		return NULL;
-	if (DEEP_CHECKS && (!verify(h, b, f) || !links_ok(h, b, f)))
-		return NULL;
-	remove_free(h, b);
-	if (whole(b))
-		mark_empty(h, b, -1);
-	return b;
+	return b ? claim(h, b, f) : NULL;
 }
 
 /* Put back a block take() returned, when the allocation is abandoned. */
@@ -1350,11 +1354,8 @@ static void *alloc_block(heap *h, size_t n, size_t align, size_t *dirty, fault *
 	/* Aligned: a free block whose payload is aligned already serves as it is (the
 	 * room after the last slab of a chunk); else take enough to cut a leading free
 	 * block of >= MIN_BLOCK bytes. */
-	blk *b = take(h, bs, 0, f);
-	if (b && ((uintptr_t)payload(b) & (align - 1))) {
-		untake(h, b);
-		b = NULL;
-	}
+	blk *b = find_free(h, bs);
+	b = b && !((uintptr_t)payload(b) & (align - 1)) ? claim(h, b, f) : NULL;
 	if (!b && !f->code)
 		b = take(h, bs + align + MIN_BLOCK, bs + align + MIN_BLOCK, f);
 	if (!b)
