@@ -1708,9 +1708,10 @@ typedef struct tally {
  * included here and nowhere else. It uses the block operations above and gives the
  * API below exactly these (without it they are the empty versions that follow, and
  * the default heap takes the locked path like every other heap):
- *   tc_alloc(n, site)        malloc's fast path: a cached block for n bytes, or NULL
+ *   tc_alloc(n)              malloc's fast path: a cached block for n bytes, or NULL
  *   tc_free(b, slow, site)   free's fast path for live block b of the default heap;
- *                            slow: it may make room in a full bin (taking the lock);
+ *                            slow: it may make room in a full bin (taking the lock),
+ *                            and takes blocks with a trailer (without: 0 for them);
  *                            0: free it under the lock instead
  *   tc_resize(p, n, site)    realloc of p within its block without the lock; 0: no
  *   tc_alloc_unlocked(n, site)  malloc's slow path before the lock: register the thread
@@ -1729,10 +1730,9 @@ typedef struct tally {
 #include "liballoc_tcache.c"
 #else
 #define TC_RACY_BLOCK ((size_t)0)
-static inline void *tc_alloc(size_t n, const void *site)
+static inline void *tc_alloc(size_t n)
 {
 	(void)n;
-	(void)site;
 	return NULL;
 }
 static inline int tc_free(blk *b, int slow, const void *site)
@@ -2035,14 +2035,14 @@ __attribute__((noinline)) static void *alloc_on(heap *h, size_t n, size_t align,
 	return p;
 }
 
-/* free off the fast path: into the cache layer after making room, else under the
- * lock, where ptr is looked up anew, page map first (another thread may have freed
- * it, and unmapped its run, since the fast path looked). */
-__attribute__((noinline)) static void free_on(heap *h, void *ptr, const void *site)
+/* free off the fast path: into the cache layer after making room (b: ptr's block
+ * as the fast path found it live, or NULL), else under the lock, where ptr is
+ * looked up anew, page map first (another thread may have freed it, and unmapped
+ * its run, since the fast path looked). */
+__attribute__((noinline)) static void free_on(heap *h, void *ptr, blk *b, const void *site)
 {
 	fault f = {0, NULL, SITE(site)};
-	blk *b;
-	if (TC_LAYER && h == G && (b = live_block(h, ptr)) != NULL && tc_free(b, 1, site))
+	if (TC_LAYER && b && tc_free(b, 1, site))
 		return;
 	if (!enter(h)) {
 		report_now(h, LIBALLOC_E_LOCK, ptr);
@@ -2054,17 +2054,15 @@ __attribute__((noinline)) static void free_on(heap *h, void *ptr, const void *si
 
 __attribute__((always_inline)) static inline void free_any(heap *h, void *ptr, const void *site)
 {
-	if (TC_LAYER && h == G) {
-		blk *b = live_block(G, ptr);
-		if (__builtin_expect(b && tc_free(b, 0, site), 1))
-			return;
-	}
-	free_on(h, ptr, site);
+	blk *b = TC_LAYER && h == G ? live_block(G, ptr) : NULL;
+	if (__builtin_expect(b && tc_free(b, 0, site), 1))
+		return;
+	free_on(h, ptr, b, site);
 }
 
 __attribute__((always_inline)) static inline void *malloc_on(heap *h, size_t n, const void *site)
 {
-	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
+	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
 	if (__builtin_expect(p != NULL, 1))
 		return p;
 	return nomem(alloc_on(h, n, ALIGN, NULL, site));
@@ -2075,7 +2073,7 @@ static void *calloc_on(heap *h, size_t nmemb, size_t size, const void *site)
 	size_t n, dirty = 0;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
+	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
 	if (p)
 		dirty = n;  /* cached blocks are never known to be zero */
 	else

@@ -230,25 +230,41 @@ __attribute__((noinline, cold)) static blk *tc_drop(heap *h, tcache *tc, tbin *b
 	return b;
 }
 
+/* Is b, the head of bin i, fit to be handed out: checked completely with `full`,
+ * else only its slack word, which must still say "cached" (one compare: a write
+ * just before a freed block's payload is caught before the block is handed out
+ * again, as glibc checks the size word of a block it takes). */
+static inline int tc_head_ok(const heap *h, const blk *b, size_t i, int full)
+{
+	return full ? tc_sound(h, b, i, 1) : slack_of(b) == SLACK_CACHED;
+}
+
+/* tc_pop's cold path: the head of bin i, or its link, failed; report it and drop
+ * the bin (see tc_drop). */
+__attribute__((noinline, cold)) static blk *tc_pop_damaged(heap *h, tcache *tc, size_t i, int full)
+{
+	tbin *bin = &tc->bin[i];
+	blk *b = bin->head;
+	if (!tc_head_ok(h, b, i, full))
+		return tc_drop(h, tc, bin, NULL, LIBALLOC_E_HEADER, payload(b));
+	return tc_drop(h, tc, bin, b, LIBALLOC_E_FREE_LIST, payload(b));
+}
+
 /*
  * Pop the head of bin i, whose soundness was checked when it became the head (its
- * predecessor's link, or a push); `full`: check it completely as well, else only
- * its slack word, which must still say "cached" (one compare: a write just before
- * a freed block's payload is caught before the block is handed out again, as glibc
- * checks the size word of a block it takes). Its link is checked before it becomes
- * the head: a forged one is reported against the block holding it, and the chain
- * behind is abandoned (counted as lost). NULL only if the head itself fails.
- * Inlined: it is most of malloc's fast path.
+ * predecessor's link, or a push), and which tc_head_ok checks again. Its link is
+ * checked before it becomes the head: a forged one is reported against the block
+ * holding it, and the chain behind is abandoned (counted as lost). NULL only if
+ * the head itself fails. Inlined: it is most of malloc's fast path, which has one
+ * branch to the cold path, so that nothing is kept for it.
  */
 __attribute__((always_inline)) static inline blk *tc_pop(heap *h, tcache *tc, size_t i, int full)
 {
 	tbin *bin = &tc->bin[i];
 	blk *b = bin->head;
-	if (full ? !tc_sound(h, b, i, 1) : slack_of(b) != SLACK_CACHED)
-		return tc_drop(h, tc, bin, NULL, LIBALLOC_E_HEADER, payload(b));
 	blk *nx = tc_next(h, b);
-	if (nx && !tc_sound(h, nx, i, full))
-		return tc_drop(h, tc, bin, b, LIBALLOC_E_FREE_LIST, payload(b));
+	if (__builtin_expect(!tc_head_ok(h, b, i, full) || (nx && !tc_sound(h, nx, i, full)), 0))
+		return tc_pop_damaged(h, tc, i, full);
 	bin->head = nx;
 	STORE(bin->n, bin->n - 1);
 	return b;
@@ -327,19 +343,23 @@ static void tc_activate(heap *h, tcache *tc)
 }
 
 /* A block for n bytes from the caller's cache, or NULL (bin empty: bins hold
- * blocks only while their cache is active). The canary is written before the slack
- * that places it is published; a trailer, if the block has one, gets the
- * requester. Inside TC_ENTER. */
-__attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache *tc, size_t n, const void *site)
+ * blocks only while their cache is active; or, unless `traced`, its head has a
+ * trailer, which only malloc's slow path fills, so that the fast path never needs
+ * the requester). The canary is written before the slack that places it is
+ * published; a trailer gets the requester. Inside TC_ENTER. */
+__attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache *tc, size_t n, const void *site, int traced)
 {
 	size_t i = tc_bin_up(block_size(n));
-	blk *b = tc->bin[i].head ? tc_pop(h, tc, i, LIBALLOC_HARDENED) : NULL;
-	if (!b)
+	blk *b = tc->bin[i].head;
+	if (!b || (TRAILERS && !traced && (b->size & F_REQ)) || !(b = tc_pop(h, tc, i, LIBALLOC_HARDENED)))
 		return NULL;
-	size_t slack = usable(b) - n;
+	size_t slack = bsize(b) - HDR - n;  /* a cached block is a chunk block */
+	if (TRAILERS && traced && (b->size & F_REQ)) {
+		slack -= TRAIL;
+		set_trail(b, site);
+	}
 	if (LIBALLOC_HARDENED && !filled(fill_start(b), POISON, tc_fill_len(b)))
 		report_now(h, LIBALLOC_E_USE_AFTER_FREE, payload(b));
-	set_trail(b, site);
 	canary_put(h, b, slack);
 	__atomic_store_n(&b->slack, (uint32_t)slack, LIBALLOC_HARDENED ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
 	STORE(tc->in_use, tc->in_use + n);
@@ -349,12 +369,12 @@ __attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache 
 }
 
 /* Fast path of malloc: a block from the calling thread's (CPU's) bin, or NULL. */
-__attribute__((always_inline)) static inline void *tc_alloc(size_t n, const void *site)
+__attribute__((always_inline)) static inline void *tc_alloc(size_t n)
 {
 	if (n > TC_MAX - HDR - canary_room())
 		return NULL;
 	TC_ENTER();
-	void *p = tc_pop_block(G, TC_SELF(), n, site);
+	void *p = tc_pop_block(G, TC_SELF(), n, NULL, 0);
 	TC_LEAVE();
 	return p;
 }
@@ -566,35 +586,49 @@ __attribute__((noinline, cold)) static int tc_make_room(heap *h, tcache *tc, tbi
 }
 
 /*
- * Fast path of free for a live block b (live_block): a chunk block of cacheable
- * size, its next header's boundary tag intact, goes to the bin; a full bin (or an
- * inactive cache) first goes through tc_make_room if `slow` allows, else fails, so
- * that free's own fast path calls nothing. 0: take the locked path (which also
- * reports an overflow into the next header).
+ * Cache live block b (live_block), a chunk block whose size less its `trailer`
+ * (0, or TRAIL with F_REQ) is bs: a block of cacheable size, its next header's
+ * boundary tag intact, goes to its bin; a full bin (or an inactive cache) first
+ * goes through tc_make_room if `slow` allows, else fails, so that free's own fast
+ * path calls nothing. 0: take the locked path (which also reports an overflow into
+ * the next header).
  */
-__attribute__((always_inline)) static inline int tc_free(blk *b, int slow, const void *site)
+__attribute__((always_inline)) static inline int tc_cache(blk *b, size_t bs, size_t trailer, int slow, const void *site)
 {
 	heap *h = G;
 	int done = 0;
-	size_t i = tc_bin_down(tc_size_of(b));
-	if ((b->size & F_HUGE) || i == TC_BINS || overflowed(b))
+	size_t i = tc_bin_down(bs);
+	if (i == TC_BINS || overflowed(b))
 		return 0;
 	TC_ENTER();
 	tcache *tc = TC_SELF();
 	tbin *bin = &tc->bin[i];
 	if (__builtin_expect(bin->n < bin->limit, 1) || (slow && tc_make_room(h, tc, bin))) {
-		LIBALLOC_ON_FREE(payload(b), usable(b));
-		STORE(tc->in_use, tc->in_use - requested(b));
+		LIBALLOC_ON_FREE(payload(b), bs - HDR);
+		STORE(tc->in_use, tc->in_use - (bs - HDR - slack_of(b)));
 		STORE(tc->frees, tc->frees + 1);
 		__atomic_store_n(&b->slack, SLACK_CACHED, LIBALLOC_HARDENED ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
-		poison(fill_start(b), tc_fill_len(b));
-		if (b->size & F_REQ)
+		poison(fill_start(b), fill_len(bs));
+		if (trailer)
 			trail_of(b)->freed_at = site;
 		tc_push(h, bin, b);
 		done = 1;
 	}
 	TC_LEAVE();
 	return done;
+}
+
+/* Fast path of free for live block b: 0, take the locked path. Without `slow`, a
+ * block with a trailer takes it too, so that free's own fast path never computes
+ * a trailer nor needs the requester (all blocks are without one while requesters
+ * are not recorded). */
+__attribute__((always_inline)) static inline int tc_free(blk *b, int slow, const void *site)
+{
+	uint32_t size = b->size;
+	if (size & (F_HUGE | (slow || !TRAILERS ? 0 : F_REQ)))
+		return 0;
+	size_t trailer = slow ? trailer_of(b) : 0;
+	return tc_cache(b, (size & ~F_MASK) - trailer, trailer, slow, site);
 }
 
 /* Fast path of realloc: a live chunk block that holds n bytes with less than
@@ -626,15 +660,16 @@ static int tc_resize(void *p, size_t n, const void *site)
 	return done;
 }
 
-/* malloc's slow path before the lock: register a new thread's cache; adopt a
- * segment of the transfer stack into an empty bin and pop from it. */
+/* malloc's slow path before the lock: register a new thread's cache; pop a block
+ * from its bin (one with a trailer, which the fast path leaves), or adopt a segment
+ * of the transfer stack into the empty bin and pop from that. */
 static void *tc_alloc_unlocked(size_t n, const void *site)
 {
 	void *p = NULL;
 	TC_ENTER();
 	tcache *tc = tc_register(TC_SELF(), n);
 	if (tc && tc->state == TC_ACTIVE && tc_adopt(G, tc, tc_bin_up(block_size(n))))
-		p = tc_pop_block(G, tc, n, site);
+		p = tc_pop_block(G, tc, n, site, 1);
 	TC_LEAVE();
 	return p;
 }
