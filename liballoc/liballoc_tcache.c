@@ -10,8 +10,8 @@
  * Design
  * ------
  * Each thread (or CPU) keeps the blocks of up to TC_MAX bytes it frees in per-size
- * bins (16-byte steps to 1 KiB, then eight classes per power of two up to 4608
- * bytes, the block of a 4096-byte request) and reuses them without the heap lock:
+ * bins (16-byte steps to 1 KiB, then eight classes per power of two up to 18 432
+ * bytes, the block of a 16 KiB request) and reuses them without the heap lock:
  * malloc pops, free pushes, each O(1). A cached block stays USED in its chunk, so no
  * neighbour merges into it, and is marked by slack == SLACK_CACHED, so freeing it
  * again is still a double free. An empty bin first adopts a segment of its class's
@@ -57,9 +57,10 @@
  * two up to TC_MAX. A freed block goes to the largest class not above its size (a
  * refill's last block may be up to 16 bytes bigger than its class). */
 #define TC_SMALL ((size_t)1024)
-#define TC_MAX   ((size_t)4608)                   /* largest class: 4096 + 16 + canary, rounded up */
+#define TC_POWERS 4u                              /* classes above TC_SMALL: (1, 2] .. (8, 16] KiB */
+#define TC_MAX   ((TC_SMALL << TC_POWERS) * 9 / 8) /* largest class (18 432): a 16 KiB request's block */
 #define TC_SMALL_BINS (TC_SMALL / 16 + 1)
-#define TC_BINS  (TC_SMALL_BINS + 17)              /* 1152..2048, 2304..4096, 4608 */
+#define TC_BINS  (TC_SMALL_BINS + 8 * TC_POWERS + 1)  /* 1152..2048, .., 9216..16384, TC_MAX */
 #define TC_BATCH 32u                              /* most blocks moved per refill or flush */
 #define TC_RACY_BLOCK (TC_MAX + TC_MAX / 8 - 16)   /* largest block a free may cache */
 
@@ -139,11 +140,12 @@ static void tc_unlink(tcache *tc)
 }
 
 /* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
- * per power of two above (8 KiB per bin), and at least 8. */
+ * per power of two above (8 KiB per bin), at least 8, and 4 above 8 KiB (at most
+ * 72 KiB per bin). */
 static inline uint32_t tc_limit(size_t size)
 {
 	unsigned f = fls32((uint32_t)size - 1);
-	return f < 7 ? 64u : f > 9 ? 8u : 64u >> (f - 6);
+	return f < 7 ? 64u : f > 12 ? 4u : f > 9 ? 8u : 64u >> (f - 6);
 }
 
 /* The block size of bin i. */
@@ -177,7 +179,8 @@ static inline size_t tc_bin_down(size_t size)
 	return TC_SMALL_BINS + 8 * p + ((size - ((size_t)1024 << p)) >> (7 + p)) - 1;
 }
 
-_Static_assert(TC_BINS == TC_SMALL_BINS + 17 && TC_MAX == 4096 + 512, "bin layout");
+_Static_assert(TC_MAX == (TC_SMALL << TC_POWERS) + (TC_SMALL << TC_POWERS) / 8 && TC_MAX - HDR - 16 >= (size_t)16384,
+	       "the last class is the first of the next power, and holds a 16 KiB request");
 
 /* A block's size as the bins see it: without its requester trailer, if it has one
  * (a block is binned, and serves requests, by the bytes it can give). */

@@ -11,10 +11,16 @@
 
 #define TEST_ARENA_BYTES ((size_t)64 << 20)
 
-/* A block size above the thread caches' range (blocks up to 5168 bytes): tests of what the heap does
- * itself (merging, in-place growth, neighbour checks, its free lists, the lock)
- * use it, so they hold in builds with thread caches too. */
+/* A block size above the thread caches' range (blocks up to 20 720 bytes) in the
+ * builds that have them: tests of what the heap does itself (merging, in-place
+ * growth, neighbour checks, its free lists, the lock) use it, so they hold in
+ * builds with thread caches too. Without, a smaller one, which fits the chunks of
+ * the page256 build. */
+#ifdef LIBALLOC_THREAD_LOCAL
+#define TEST_BIG 21000
+#else
 #define TEST_BIG 5400
+#endif
 
 /* What the hooks saw and what they are told to do. Counters only grow; tests
  * compare before/after values. */
