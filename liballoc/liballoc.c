@@ -2005,11 +2005,11 @@ static void *nomem(void *p)
 
 static inline heap *heap_of(liballoc_heap *h) { return h ? h : G; }
 
-/* The requester of the public function this expands in. The fast paths take it
- * as it is (they write it only into a block that already has a trailer); the paths
- * under the lock build their fault record with SITE(), which drops it unless
- * recording is on: reading g_record there, not at every call, saves about six
- * instructions per malloc+free pair (callgrind, churn). */
+/* The requester of the public function this expands in. The cache layer's fast
+ * paths never use it (a block with a trailer takes the slow path); the paths under
+ * the lock build their fault record with SITE(), which drops it unless recording is
+ * on: reading g_record there, not at every call, saves about six instructions per
+ * malloc+free pair (callgrind, churn). */
 #define CALLER() (TRAILERS ? __builtin_return_address(0) : NULL)
 /* The requester to record, when recording is on; an explicit one replaces the caller. */
 #define SITE(s) (TRAILERS && LOAD(g_record) ? (s) : NULL)
