@@ -1708,10 +1708,11 @@ typedef struct tally {
  * included here and nowhere else. It uses the block operations above and gives the
  * API below exactly these (without it they are the empty versions that follow, and
  * the default heap takes the locked path like every other heap):
- *   tc_alloc(n)              malloc's fast path: a cached block for n bytes, or NULL
+ *   tc_alloc(n, site)        malloc's fast path: a cached block for n bytes, or NULL
  *   tc_free(b, slow, site)   free's fast path for live block b of the default heap;
  *                            slow: it may make room in a full bin (taking the lock),
- *                            and takes blocks with a trailer (without: 0 for them);
+ *                            and takes blocks with a trailer (without: 0 for them,
+ *                            except in hardened mode);
  *                            0: free it under the lock instead
  *   tc_resize(p, n, site)    realloc of p within its block without the lock; 0: no
  *   tc_alloc_unlocked(n, site)  malloc's slow path before the lock: register the thread
@@ -1730,9 +1731,10 @@ typedef struct tally {
 #include "liballoc_tcache.c"
 #else
 #define TC_RACY_BLOCK ((size_t)0)
-static inline void *tc_alloc(size_t n)
+static inline void *tc_alloc(size_t n, const void *site)
 {
 	(void)n;
+	(void)site;
 	return NULL;
 }
 static inline int tc_free(blk *b, int slow, const void *site)
@@ -2062,7 +2064,7 @@ __attribute__((always_inline)) static inline void free_any(heap *h, void *ptr, c
 
 __attribute__((always_inline)) static inline void *malloc_on(heap *h, size_t n, const void *site)
 {
-	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
+	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
 	if (__builtin_expect(p != NULL, 1))
 		return p;
 	return nomem(alloc_on(h, n, ALIGN, NULL, site));
@@ -2073,7 +2075,7 @@ static void *calloc_on(heap *h, size_t nmemb, size_t size, const void *site)
 	size_t n, dirty = 0;
 	if (__builtin_mul_overflow(nmemb, size, &n))
 		return nomem(NULL);
-	void *p = TC_LAYER && h == G ? tc_alloc(n) : NULL;
+	void *p = TC_LAYER && h == G ? tc_alloc(n, site) : NULL;
 	if (p)
 		dirty = n;  /* cached blocks are never known to be zero */
 	else

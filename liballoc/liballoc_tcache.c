@@ -61,6 +61,10 @@
 #define TC_MAX   ((TC_SMALL << TC_POWERS) * 9 / 8) /* largest class (18 432): a 16 KiB request's block */
 #define TC_SMALL_BINS (TC_SMALL / 16 + 1)
 #define TC_BINS  (TC_SMALL_BINS + 8 * TC_POWERS + 1)  /* 1152..2048, .., 9216..16384, TC_MAX */
+/* The fast paths handle blocks with a trailer only in hardened mode, where every
+ * block has one; elsewhere those take the slow paths, so that the fast paths never
+ * compute a trailer nor need the requester. */
+#define TC_FAST_TRAILERS LIBALLOC_HARDENED
 #define TC_BATCH 32u                              /* most blocks moved per refill or flush */
 #define TC_RACY_BLOCK (TC_MAX + TC_MAX / 8 - 16)   /* largest block a free may cache */
 
@@ -372,12 +376,12 @@ __attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache 
 }
 
 /* Fast path of malloc: a block from the calling thread's (CPU's) bin, or NULL. */
-__attribute__((always_inline)) static inline void *tc_alloc(size_t n)
+__attribute__((always_inline)) static inline void *tc_alloc(size_t n, const void *site)
 {
 	if (n > TC_MAX - HDR - canary_room())
 		return NULL;
 	TC_ENTER();
-	void *p = tc_pop_block(G, TC_SELF(), n, NULL, 0);
+	void *p = tc_pop_block(G, TC_SELF(), n, site, TC_FAST_TRAILERS);
 	TC_LEAVE();
 	return p;
 }
@@ -622,15 +626,15 @@ __attribute__((always_inline)) static inline int tc_cache(blk *b, size_t bs, siz
 }
 
 /* Fast path of free for live block b: 0, take the locked path. Without `slow`, a
- * block with a trailer takes it too, so that free's own fast path never computes
- * a trailer nor needs the requester (all blocks are without one while requesters
- * are not recorded). */
+ * block with a trailer takes it too (unless TC_FAST_TRAILERS), so that free's own
+ * fast path never computes a trailer nor needs the requester (all blocks are
+ * without one while requesters are not recorded). */
 __attribute__((always_inline)) static inline int tc_free(blk *b, int slow, const void *site)
 {
 	uint32_t size = b->size;
-	if (size & (F_HUGE | (slow || !TRAILERS ? 0 : F_REQ)))
+	if (size & (F_HUGE | (slow || !TRAILERS || TC_FAST_TRAILERS ? 0 : F_REQ)))
 		return 0;
-	size_t trailer = slow ? trailer_of(b) : 0;
+	size_t trailer = slow || TC_FAST_TRAILERS ? trailer_of(b) : 0;
 	return tc_cache(b, (size & ~F_MASK) - trailer, trailer, slow, site);
 }
 
