@@ -351,9 +351,10 @@ static void tc_activate(heap *h, tcache *tc)
 
 /* A block for n bytes from the caller's cache, or NULL (bin empty: bins hold
  * blocks only while their cache is active; or, unless `traced`, its head has a
- * trailer, which only malloc's slow path fills, so that the fast path never needs
- * the requester). The canary is written before the slack that places it is
- * published; a trailer gets the requester. Inside TC_ENTER. */
+ * trailer, which only a traced pop fills: malloc's slow path, and its fast path
+ * with TC_FAST_TRAILERS; so the fast path otherwise never needs the requester).
+ * The canary is written before the slack that places it is published; a trailer
+ * gets the requester. Inside TC_ENTER. */
 __attribute__((always_inline)) static inline void *tc_pop_block(heap *h, tcache *tc, size_t n, const void *site, int traced)
 {
 	size_t i = tc_bin_up(block_size(n));
