@@ -90,6 +90,7 @@ enum { TC_NEW, TC_IN_REGISTER, TC_REGISTERING, TC_ACTIVE, TC_DEAD };
 
 #define XFER_SEGS 7u                    /* most segments (whole bins) in a transfer stack */
 #define XFER_BYTES ((size_t)64 << 10)    /* ... and bytes, beyond its first segment */
+#define XFER_ALONE_BYTES ((size_t)16 << 10)  /* ... while only one cache is active */
 typedef struct xstack {
 	uint32_t lock;               /* try-lock: 1 while a thread changes the stack */
 	uint32_t segs, n;            /* segments held, blocks in them */
@@ -137,19 +138,21 @@ static void list_lock(void)
 }
 static void list_unlock(void) { __atomic_store_n(&T.list_lock, 0, __ATOMIC_RELEASE); }
 
+/* Unlink tc (list lock held); the list heads are stored atomically for tc_alone. */
 static void tc_unlink(tcache *tc)
 {
-	tc->link.prev->next = tc->link.next;
-	tc->link.next->prev = tc->link.prev;
+	STORE(tc->link.prev->next, tc->link.next);
+	STORE(tc->link.next->prev, tc->link.prev);
 }
 
 /* Blocks a bin of blocks of `size` bytes may hold: 64 up to 128 bytes, halving
- * per power of two above (8 KiB per bin), at least 8, and 4 above 8 KiB (at most
- * 72 KiB per bin). */
+ * per power of two above (8 KiB per bin), at least 8 up to 4 KiB, then 4, and 2
+ * above 8 KiB (at most 36 KiB per bin): a thread that frees many big blocks of one
+ * class merges them back rather than keeping them from every other size. */
 static inline uint32_t tc_limit(size_t size)
 {
 	unsigned f = fls32((uint32_t)size - 1);
-	return f < 7 ? 64u : f > 12 ? 4u : f > 9 ? 8u : 64u >> (f - 6);
+	return f < 7 ? 64u : f > 12 ? 2u : f > 11 ? 4u : f > 9 ? 8u : 64u >> (f - 6);
 }
 
 /* The block size of bin i. */
@@ -341,8 +344,8 @@ static void tc_activate(heap *h, tcache *tc)
 	list_lock();
 	tc->link.next = T.caches.next;
 	tc->link.prev = &T.caches;
-	T.caches.next->prev = &tc->link;
-	T.caches.next = &tc->link;
+	STORE(T.caches.next->prev, &tc->link);
+	STORE(T.caches.next, &tc->link);
 	list_unlock();
 	for (size_t i = 0; i < TC_BINS; i++)
 		tc->bin[i].limit = tc_limit(tc_size(i));
@@ -472,7 +475,11 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
  * instructions per segment. Blocks keep their cached mark (a second free is still
  * a double free). A class holds at most XFER_SEGS segments and, beyond its first,
  * XFER_BYTES; beyond that, frees merge blocks back into the heap under the lock
- * (tc_flush), so memory is not hoarded. A busy try-lock sends the caller to the
+ * (tc_flush), so memory is not hoarded. While only one cache is active (a program
+ * with one thread), the stacks pass nothing between threads and only extend that
+ * cache's bins, so beyond its first segment a class then holds XFER_ALONE_BYTES:
+ * enough to spare a loop of frees and mallocs most refills, not enough to keep
+ * hundreds of KiB from other sizes (espresso's peak RSS, README "Benchmarks"). A busy try-lock sends the caller to the
  * locked path instead of waiting. tc_xfer_drain does not wait either: the holder
  * may be the very thread it runs on (a signal handler or an interrupt that came in
  * while the stack was held), so a busy class keeps its blocks until the next drain.
@@ -480,11 +487,16 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
 static inline int xfer_lock(xstack *x) { return !__atomic_exchange_n(&x->lock, 1, __ATOMIC_ACQUIRE); }
 static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE); }
 
+/* Is the caller's cache the only active one? Read without the list lock: a cache
+ * linked or unlinked meanwhile only changes which byte bound applies. */
+static inline int tc_alone(void) { return LOAD(T.caches.next) == LOAD(T.caches.prev); }
+
 /* May class i's transfer stack take `more` blocks as a new segment? */
 static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 {
 	uint32_t segs = LOAD(x->segs);
-	return segs < XFER_SEGS && (!segs || ((size_t)LOAD(x->n) + more) * tc_size(i) <= XFER_BYTES);
+	size_t cap = tc_alone() ? XFER_ALONE_BYTES : XFER_BYTES;
+	return segs < XFER_SEGS && (!segs || ((size_t)LOAD(x->n) + more) * tc_size(i) <= cap);
 }
 
 /* Pass the whole of bin i to its transfer stack; 0 if the stack is full or busy. */

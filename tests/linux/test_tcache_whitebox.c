@@ -24,6 +24,9 @@
  *   test_trim_skips_busy_transfer_stack  trim waited for a transfer stack's
  *                                           try-lock, forever when the holder was
  *                                           its own thread (a signal handler)
+ *   test_transfer_bound_alone            a thread alone filled every class's
+ *                                           stack to 64 KiB: the RSS that
+ *                                           espresso's benchmark measured
  * tests/linux/meson.build builds it twice: as is, and with LIBALLOC_HARDENED=1.
  */
 #define _GNU_SOURCE
@@ -357,6 +360,78 @@ static void test_trim_skips_busy_transfer_stack(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- transfer stacks hold less while one cache is active ----------------------- */
+
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static int idle_state;  /* 1: the idle thread's cache is active; 2: it may exit */
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	wb_free(wb_malloc(100));  /* its cache is linked at this first locked call */
+	pthread_mutex_lock(&idle_mu);
+	idle_state = 1;
+	pthread_cond_broadcast(&idle_cv);
+	while (idle_state != 2)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+	liballoc_thread_exit();
+	return NULL;
+}
+
+/* Free MANY blocks of 100 bytes and return the bytes the class's stack then holds
+ * beyond its first segment. */
+static size_t fill_stack(xstack *x, size_t bin)
+{
+	enum { MANY = 2000 };
+	static void *p[MANY];
+	for (int i = 0; i < MANY; i++)
+		assert_non_null(p[i] = wb_malloc(100));
+	for (int i = 0; i < MANY; i++)
+		wb_free(p[i]);
+	assert_true(x->segs >= 2);
+	return (x->n - x->seg[0].n) * tc_size(bin);
+}
+
+/* One cache active (a single-threaded program): a class's stack keeps at most
+ * XFER_ALONE_BYTES beyond its first segment; with a second cache active, up to
+ * XFER_BYTES (all XFER_SEGS segments of 64 blocks of 112 bytes). */
+static void test_transfer_bound_alone(void **state)
+{
+	(void)state;
+	size_t bin = tc_bin_up(block_size(100));
+	xstack *x = &T.xfer[bin];
+	liballoc_trim();
+	assert_true(tc_alone());
+	size_t alone = fill_stack(x, bin);
+	assert_true(alone <= XFER_ALONE_BYTES);
+	assert_true(x->segs < XFER_SEGS);
+	liballoc_trim();
+	assert_int_equal(x->segs, 0);
+
+	pthread_t t;
+	idle_state = 0;
+	assert_int_equal(pthread_create(&t, NULL, idle_thread, NULL), 0);
+	pthread_mutex_lock(&idle_mu);
+	while (idle_state != 1)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+	assert_false(tc_alone());
+	size_t shared = fill_stack(x, bin);
+	assert_int_equal(x->segs, XFER_SEGS);
+	assert_true(shared > XFER_ALONE_BYTES && shared <= XFER_BYTES);
+	pthread_mutex_lock(&idle_mu);
+	idle_state = 2;
+	pthread_cond_broadcast(&idle_cv);
+	pthread_mutex_unlock(&idle_mu);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(tc_alone());
+	liballoc_trim();
+	assert_int_equal(x->segs, 0);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_thread_exit_lock_failure),
 		cmocka_unit_test(test_fork_child_transfer_count),
 		cmocka_unit_test(test_trim_skips_busy_transfer_stack),
+		cmocka_unit_test(test_transfer_bound_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
