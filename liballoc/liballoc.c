@@ -380,16 +380,16 @@ static inline void set_prev(blk *b, size_t prev) { STORE(b->prev, (uint32_t)prev
 static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
 static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE - (r->kind == RUN_CHUNK ? r->aux : 0); }
 
-/* A keyed 32-bit hash of an address and a 32-bit value: the check words. A
- * multiply-xorshift mix in the machine's word size. */
+/* A keyed 32-bit hash of an address and a 32-bit value: the check words. On 64-bit
+ * machines one multiply by an odd constant, keeping the high half: every input bit
+ * reaches it, and a change of the value alone always changes it (the product of an
+ * odd constant and a nonzero multiple of 2^32 is not 0 mod 2^64); on 32-bit ones a
+ * multiply-xorshift mix. */
 static inline uint32_t keyed(const heap *h, uintptr_t a, uint32_t v)
 {
 #if UINTPTR_MAX > 0xffffffffu
-	uint64_t x = ((uint64_t)v << 32 | (a & 0xffffffffu)) ^ h->key[0];
-	x ^= ((a >> 32) ^ h->key[1]) * 0x9e3779b97f4a7c15ull;
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(x >> 32);
+	uint64_t x = (((uint64_t)v << 32) ^ a ^ h->key[0]) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(x >> 32) ^ (uint32_t)h->key[1];
 #else
 	uint32_t x = (v ^ h->key[0]) + (a ^ h->key[1]) * 0x9e3779b9u;
 	x ^= x >> 15;
