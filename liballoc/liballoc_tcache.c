@@ -90,7 +90,8 @@ enum { TC_NEW, TC_IN_REGISTER, TC_REGISTERING, TC_ACTIVE, TC_DEAD };
 
 #define XFER_SEGS 7u                    /* most segments (whole bins) in a transfer stack */
 #define XFER_BYTES ((size_t)64 << 10)    /* ... and bytes, beyond its first segment */
-#define XFER_ALONE_BYTES ((size_t)16 << 10)  /* ... while only one cache is active */
+#define XFER_ALONE_BYTES ((size_t)16 << 10)  /* ... all told, while only one cache is active */
+#define XFER_BINS (TC_SMALL_BINS + 8 * 2)        /* classes with a stack: bins 0..80, blocks up to 4 KiB */
 typedef struct xstack {
 	uint32_t lock;               /* try-lock: 1 while a thread changes the stack */
 	uint32_t segs, n;            /* segments held, blocks in them */
@@ -103,7 +104,7 @@ static struct {
 	uint32_t list_lock;          /* spinlock guarding `caches` (never the heap lock) */
 	int orphans;                 /* a fork child abandoned other threads' caches */
 	size_t gone_live, gone_allocs, gone_frees, gone_cached;  /* of caches unlinked without the lock */
-	xstack xfer[TC_BINS];        /* per class: cached blocks passed between threads */
+	xstack xfer[XFER_BINS];      /* per class: cached blocks passed between threads */
 } T = {.caches = {&T.caches, &T.caches}};
 
 #ifdef LIBALLOC_CPU_CACHES
@@ -186,6 +187,7 @@ static inline size_t tc_bin_down(size_t size)
 	return TC_SMALL_BINS + 8 * p + ((size - ((size_t)1024 << p)) >> (7 + p)) - 1;
 }
 
+_Static_assert(XFER_BINS <= TC_BINS, "transfer stacks serve a prefix of the classes");
 _Static_assert(TC_MAX == (TC_SMALL << TC_POWERS) + (TC_SMALL << TC_POWERS) / 8 && TC_MAX - HDR - 16 >= (size_t)16384,
 	       "the last class is the first of the next power, and holds a 16 KiB request");
 
@@ -477,9 +479,12 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
  * XFER_BYTES; beyond that, frees merge blocks back into the heap under the lock
  * (tc_flush), so memory is not hoarded. While only one cache is active (a program
  * with one thread), the stacks pass nothing between threads and only extend that
- * cache's bins, so beyond its first segment a class then holds XFER_ALONE_BYTES:
- * enough to spare a loop of frees and mallocs most refills, not enough to keep
- * hundreds of KiB from other sizes (espresso's peak RSS, README "Benchmarks"). A busy try-lock sends the caller to the
+ * cache's bins, so a class then holds at most XFER_ALONE_BYTES in all: enough to
+ * spare a loop of frees and mallocs most refills, not enough to keep hundreds of
+ * KiB from other sizes. Classes of blocks above 4 KiB have no stack (XFER_BINS): a
+ * full bin of them merges back at once, since the bytes a stack would keep cost more
+ * than the refills it saves (README "Benchmarks": espresso's and threadlocal's peak
+ * RSS). A busy try-lock sends the caller to the
  * locked path instead of waiting. tc_xfer_drain does not wait either: the holder
  * may be the very thread it runs on (a signal handler or an interrupt that came in
  * while the stack was held), so a busy class keeps its blocks until the next drain.
@@ -491,12 +496,14 @@ static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOM
  * linked or unlinked meanwhile only changes which byte bound applies. */
 static inline int tc_alone(void) { return LOAD(T.caches.next) == LOAD(T.caches.prev); }
 
-/* May class i's transfer stack take `more` blocks as a new segment? */
+/* May class i's transfer stack (i < XFER_BINS) take `more` blocks as a new segment? */
 static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 {
 	uint32_t segs = LOAD(x->segs);
-	size_t cap = tc_alone() ? XFER_ALONE_BYTES : XFER_BYTES;
-	return segs < XFER_SEGS && (!segs || ((size_t)LOAD(x->n) + more) * tc_size(i) <= cap);
+	size_t bytes = ((size_t)LOAD(x->n) + more) * tc_size(i);
+	if (tc_alone())
+		return segs < XFER_SEGS && bytes <= XFER_ALONE_BYTES;
+	return segs < XFER_SEGS && (!segs || bytes <= XFER_BYTES);
 }
 
 /* Pass the whole of bin i to its transfer stack; 0 if the stack is full or busy. */
@@ -504,7 +511,7 @@ static int tc_give(heap *h, tcache *tc, size_t i)
 {
 	tbin *bin = &tc->bin[i];
 	xstack *x = &T.xfer[i];
-	if (!xfer_room(x, i, bin->n) || !xfer_lock(x))
+	if (i >= XFER_BINS || !xfer_room(x, i, bin->n) || !xfer_lock(x))
 		return 0;
 	int room = xfer_room(x, i, bin->n);  /* again, now that no one else changes it */
 	if (room) {
@@ -530,7 +537,7 @@ static int tc_adopt(heap *h, tcache *tc, size_t i)
 	xstack *x = &T.xfer[i];
 	if (tc->bin[i].head)
 		return 1;
-	if (!LOAD(x->segs) || !xfer_lock(x))
+	if (i >= XFER_BINS || !LOAD(x->segs) || !xfer_lock(x))
 		return 0;
 	int got = x->segs > 0;
 	if (got) {
@@ -552,7 +559,7 @@ static int tc_adopt(heap *h, tcache *tc, size_t i)
 static void tc_xfer_drain(heap *h, fault *f)
 {
 	ASSERT(LOCKED(h));
-	for (size_t i = 0; i < TC_BINS && !f->code; i++) {
+	for (size_t i = 0; i < XFER_BINS && !f->code; i++) {
 		xstack *x = &T.xfer[i];
 		if (!LOAD(x->segs) || !xfer_lock(x))
 			continue;
@@ -735,7 +742,7 @@ static void tc_reclaim(heap *h, fault *f)
 static void tc_stats(heap *h, struct liballoc_stats *out)
 {
 	(void)h;
-	for (size_t i = 0; i < TC_BINS; i++)
+	for (size_t i = 0; i < XFER_BINS; i++)
 		out->cached += LOAD(T.xfer[i].n);
 	out->live_blocks += LOAD(T.gone_live);
 	STAT(out->allocs += LOAD(T.gone_allocs));
@@ -765,7 +772,7 @@ static int tc_check(heap *h, tally *want, int *others)
 	TC_ENTER();
 	tcache *own = TC_SELF();
 	*others = T.orphans;
-	for (size_t i = 0; i < TC_BINS; i++)
+	for (size_t i = 0; i < XFER_BINS; i++)
 		want->cached += LOAD(T.xfer[i].n);
 	want->live += LOAD(T.gone_live);
 	want->cached += LOAD(T.gone_cached);
@@ -853,7 +860,7 @@ void liballoc_fork_child(void)
 		tc_retire(h, (tcache *)l);
 		T.orphans = 1;
 	}
-	for (size_t i = 0; i < TC_BINS; i++) {
+	for (size_t i = 0; i < XFER_BINS; i++) {
 		xstack *x = &T.xfer[i];
 		if (LOAD(x->lock)) {  /* such a thread was changing it: abandon its blocks too */
 			T.gone_cached += x->n;
