@@ -408,7 +408,7 @@ struct liballoc_port {
  * | liballoc_malloc | 464 | 560 | 352 | 208 |
  * | liballoc_free | 384 | 368 | 256 | 160 |
  * | liballoc_calloc | 480 | 592 | 384 | 240 |
- * | liballoc_realloc | 576 | 704 | 432 | 272 |
+ * | liballoc_realloc | 576 | 720 | 432 | 272 |
  * | liballoc_posix_memalign | 464 | 576 | 368 | - |
  * | liballoc_malloc_usable_size | 128 | 160 | 144 | - |
  * | liballoc_stats | 112 | 96 | 64 | 64 |

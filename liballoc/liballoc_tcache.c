@@ -15,10 +15,11 @@
  * malloc pops, free pushes, each O(1). A cached block stays USED in its chunk, so no
  * neighbour merges into it, and is marked by slack == SLACK_CACHED, so freeing it
  * again is still a double free. An empty bin first adopts a segment of its class's
- * transfer stack (a bin another thread passed on, without the heap lock), else is
- * refilled with up to TC_BATCH blocks cut from free blocks under one lock
- * acquisition; a full bin is passed whole to the transfer stack, or half of it is
- * merged back into the heap under the lock when that stack is full.
+ * transfer stack (a bin another thread passed on, without the heap lock; classes of
+ * blocks up to 4 KiB), else is refilled with up to TC_BATCH blocks cut from free
+ * blocks under one lock acquisition; a full bin is passed whole to the transfer
+ * stack, or half of it is merged back into the heap under the lock when that stack
+ * is full or its class has none.
  *
  * Counters. A cache's counters (bytes in use, allocations, frees) are deltas, written
  * only by its owner. They are folded into the heap's under the lock at refills and
@@ -484,8 +485,7 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
  * KiB from other sizes. Classes of blocks above 4 KiB have no stack (XFER_BINS): a
  * full bin of them merges back at once, since the bytes a stack would keep cost more
  * than the refills it saves (README "Benchmarks": espresso's and threadlocal's peak
- * RSS). A busy try-lock sends the caller to the
- * locked path instead of waiting. tc_xfer_drain does not wait either: the holder
+ * RSS). A busy try-lock sends the caller to the locked path instead of waiting. tc_xfer_drain does not wait either: the holder
  * may be the very thread it runs on (a signal handler or an interrupt that came in
  * while the stack was held), so a busy class keeps its blocks until the next drain.
  */
@@ -510,8 +510,10 @@ static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 static int tc_give(heap *h, tcache *tc, size_t i)
 {
 	tbin *bin = &tc->bin[i];
+	if (i >= XFER_BINS)
+		return 0;
 	xstack *x = &T.xfer[i];
-	if (i >= XFER_BINS || !xfer_room(x, i, bin->n) || !xfer_lock(x))
+	if (!xfer_room(x, i, bin->n) || !xfer_lock(x))
 		return 0;
 	int room = xfer_room(x, i, bin->n);  /* again, now that no one else changes it */
 	if (room) {
@@ -534,10 +536,12 @@ static int tc_give(heap *h, tcache *tc, size_t i)
  * checked when it headed the giver's bin. */
 static int tc_adopt(heap *h, tcache *tc, size_t i)
 {
-	xstack *x = &T.xfer[i];
 	if (tc->bin[i].head)
 		return 1;
-	if (i >= XFER_BINS || !LOAD(x->segs) || !xfer_lock(x))
+	if (i >= XFER_BINS)
+		return 0;
+	xstack *x = &T.xfer[i];
+	if (!LOAD(x->segs) || !xfer_lock(x))
 		return 0;
 	int got = x->segs > 0;
 	if (got) {
