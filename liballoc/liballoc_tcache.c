@@ -485,9 +485,10 @@ static void *tc_refill(heap *h, tcache *tc, size_t cs, size_t n, fault *f)
  * KiB from other sizes. Classes of blocks above 4 KiB have no stack (XFER_BINS): a
  * full bin of them merges back at once, since the bytes a stack would keep cost more
  * than the refills it saves (README "Benchmarks": espresso's and threadlocal's peak
- * RSS). A busy try-lock sends the caller to the locked path instead of waiting. tc_xfer_drain does not wait either: the holder
- * may be the very thread it runs on (a signal handler or an interrupt that came in
- * while the stack was held), so a busy class keeps its blocks until the next drain.
+ * RSS). A busy try-lock sends the caller to the locked path instead of waiting.
+ * tc_xfer_drain does not wait either: the holder may be the very thread it runs on
+ * (a signal handler or an interrupt that came in while the stack was held), so a
+ * busy class keeps its blocks until the next drain.
  */
 static inline int xfer_lock(xstack *x) { return !__atomic_exchange_n(&x->lock, 1, __ATOMIC_ACQUIRE); }
 static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOMIC_RELEASE); }
@@ -496,9 +497,13 @@ static inline void xfer_unlock(xstack *x) { __atomic_store_n(&x->lock, 0, __ATOM
  * linked or unlinked meanwhile only changes which byte bound applies. */
 static inline int tc_alone(void) { return LOAD(T.caches.next) == LOAD(T.caches.prev); }
 
-/* May class i's transfer stack (i < XFER_BINS) take `more` blocks as a new segment? */
+/* Class i's transfer stack, or NULL if the class has none. */
+static inline xstack *xfer_of(size_t i) { return i < XFER_BINS ? &T.xfer[i] : NULL; }
+
+/* May class i's transfer stack x take `more` blocks as a new segment? */
 static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 {
+	ASSERT(x == &T.xfer[i]);
 	uint32_t segs = LOAD(x->segs);
 	size_t bytes = ((size_t)LOAD(x->n) + more) * tc_size(i);
 	if (tc_alone())
@@ -510,10 +515,8 @@ static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 static int tc_give(heap *h, tcache *tc, size_t i)
 {
 	tbin *bin = &tc->bin[i];
-	if (i >= XFER_BINS)
-		return 0;
-	xstack *x = &T.xfer[i];
-	if (!xfer_room(x, i, bin->n) || !xfer_lock(x))
+	xstack *x = xfer_of(i);
+	if (!x || !xfer_room(x, i, bin->n) || !xfer_lock(x))
 		return 0;
 	int room = xfer_room(x, i, bin->n);  /* again, now that no one else changes it */
 	if (room) {
@@ -536,12 +539,10 @@ static int tc_give(heap *h, tcache *tc, size_t i)
  * checked when it headed the giver's bin. */
 static int tc_adopt(heap *h, tcache *tc, size_t i)
 {
+	xstack *x = xfer_of(i);
 	if (tc->bin[i].head)
 		return 1;
-	if (i >= XFER_BINS)
-		return 0;
-	xstack *x = &T.xfer[i];
-	if (!LOAD(x->segs) || !xfer_lock(x))
+	if (!x || !LOAD(x->segs) || !xfer_lock(x))
 		return 0;
 	int got = x->segs > 0;
 	if (got) {
