@@ -800,12 +800,17 @@ static blk *find_free(const heap *h, size_t size)
 
 static inline size_t canary_room(void) { return LIBALLOC_HARDENED ? 1 : 0; }
 
-/* The canary byte of a block: keyed by its address only, since header words
- * change (a neighbour's merge rewrites the boundary tag) while the canary stays. */
+/* The canary's first byte for a block: keyed by its address only, since header
+ * words change (a neighbour's merge rewrites the boundary tag) while the canary
+ * stays. Byte i of the canary is that plus i times an odd step: the bytes of one
+ * canary all differ, so an overflow that writes one value over two or more of them
+ * (a memset, a run of one character) is always seen; one byte alone is missed
+ * with probability 1/256. */
 static inline uint8_t canary_byte(const heap *h, const blk *b)
 {
 	return (uint8_t)(((uintptr_t)b >> 4) * 0x9du ^ (uintptr_t)h->key[0]);
 }
+#define CANARY_STEP 0x3bu
 
 /* The canary: the first CANARY_MAX bytes of the slack after the requested size,
  * enough to catch a linear overflow, and bounded, so that a block with headroom
@@ -815,8 +820,11 @@ static inline uint8_t canary_byte(const heap *h, const blk *b)
 /* Write b's canary for a slack of `slack` bytes (the slack b has or is about to get). */
 static void canary_put(const heap *h, blk *b, size_t slack)
 {
-	if (LIBALLOC_HARDENED)
-		__builtin_memset((char *)payload(b) + usable(b) - slack, canary_byte(h, b), min_sz(slack, CANARY_MAX));
+	if (!LIBALLOC_HARDENED)
+		return;
+	uint8_t *p = (uint8_t *)payload(b) + usable(b) - slack, c = canary_byte(h, b);
+	for (size_t i = 0, n = min_sz(slack, CANARY_MAX); i < n; i++)
+		p[i] = (uint8_t)(c + i * CANARY_STEP);
 }
 
 static void canary_set(const heap *h, blk *b) { canary_put(h, b, slack_of(b)); }
@@ -830,7 +838,7 @@ static int canary_ok(const heap *h, const blk *b)
 	if (slack == 0)
 		return 0;  /* hardened blocks always keep at least one canary byte */
 	for (size_t i = 0; i < n; i++)
-		if (p[i] != c)
+		if (p[i] != (uint8_t)(c + i * CANARY_STEP))
 			return 0;
 	return 1;
 }

@@ -135,7 +135,9 @@
 #define LIBALLOC_PAGES_ZEROED 0
 #endif
 
-/* 1 enables hardened mode: a canary after every block's requested size, checked
+/* 1 enables hardened mode: a canary after every block's requested size (1-16
+ * bytes, all different: a write of one value over two or more of them is always
+ * caught, a changed single byte with probability 255/256), checked
  * on free and realloc; freed memory poisoned and checked when reused; free-list
  * links mangled with a secret and checked on unlink. Costs O(block size) per
  * malloc/free. The cheap checks (double free, invalid pointer) are always on. */

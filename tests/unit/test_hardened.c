@@ -59,6 +59,31 @@ static void test_write_past_end(void **state)
 	}
 }
 
+/* An overflow that writes one value over two canary bytes is caught whatever the
+ * block's canary: the canary's bytes all differ. With a canary of one repeated
+ * byte, about one block in 256 (its canary happening to be that value) went
+ * unnoticed; 2 048 live blocks of three sizes, so at addresses of every residue,
+ * make that near certain. */
+#define UNIFORM_BLOCKS 2048
+static void test_uniform_overflow_always_caught(void **state)
+{
+	static unsigned char *blocks[UNIFORM_BLOCKS];
+	(void)state;
+	for (int i = 0; i < UNIFORM_BLOCKS; i++)
+		assert_non_null(blocks[i] = liballoc_malloc(40 + 16 * (size_t)(i % 3)));
+	for (int i = 0; i < UNIFORM_BLOCKS; i++) {
+		unsigned char *p = opaque(blocks[i]), saved[2];
+		size_t n = 40 + 16 * (size_t)(i % 3);
+		memcpy(saved, p + n, 2);
+		memset(p + n, 'X', 2);
+		EXPECT_REPORT(LIBALLOC_E_OVERFLOW, p, liballoc_free(p));
+		memcpy(p + n, saved, 2);
+	}
+	for (int i = 0; i < UNIFORM_BLOCKS; i++)
+		liballoc_free(blocks[i]);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+}
+
 /* The canary moves with the requested size through every kind of realloc. */
 static void test_canary_follows_realloc(void **state)
 {
@@ -206,6 +231,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_past_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uniform_overflow_always_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canary_follows_realloc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_use_after_free_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_use_after_free_found_by_realloc, setup, teardown),
