@@ -68,8 +68,10 @@
  * and free-list links are not verified before a merge, and liballoc_check is the
  * deep check. The API and its guarantees are the same, except that
  * without LIBALLOC_EXTRAS alignments above 16 bytes are refused (EINVAL), and with
- * them object caches; the page hooks are never called (only the lock hooks), and a
- * realloc that moves reserves no headroom. Default 0. */
+ * them object caches; the page hooks are never called (only the lock hooks); a
+ * realloc that moves reserves no headroom; and liballoc_stats counts live_blocks
+ * and free_bytes by walking the region (O(blocks)) instead of every malloc and
+ * free keeping them. Default 0. */
 #ifndef LIBALLOC_SMALL
 #define LIBALLOC_SMALL 0
 #endif
@@ -407,19 +409,19 @@ struct liballoc_port {
  * Stack use (bytes)
  * | entry point | i686 | x86_64 | cortex-m3 | cortex-m3-small |
  * |---|---:|---:|---:|---:|
- * | liballoc_malloc | 464 | 560 | 352 | 208 |
+ * | liballoc_malloc | 464 | 560 | 360 | 208 |
  * | liballoc_free | 384 | 368 | 256 | 160 |
  * | liballoc_calloc | 480 | 592 | 384 | 240 |
  * | liballoc_realloc | 576 | 720 | 432 | 272 |
- * | liballoc_posix_memalign | 464 | 576 | 368 | - |
+ * | liballoc_posix_memalign | 464 | 576 | 376 | - |
  * | liballoc_malloc_usable_size | 128 | 160 | 144 | - |
- * | liballoc_stats | 112 | 96 | 64 | 64 |
- * | liballoc_check | 192 | 192 | 192 | 176 |
+ * | liballoc_stats | 112 | 96 | 64 | 160 |
+ * | liballoc_check | 192 | 192 | 192 | 224 |
  * | liballoc_trim | 336 | 352 | 240 | 208 |
  * | liballoc_heap_create | 80 | 64 | 64 | 64 |
  * | liballoc_heap_create_in | 80 | 64 | 112 | 112 |
  * | liballoc_heap_destroy | 160 | 176 | 96 | 96 |
- * | liballoc_cache_alloc | 464 | 592 | 352 | 240 |
+ * | liballoc_cache_alloc | 464 | 592 | 360 | 240 |
  * | liballoc_cache_free | 320 | 304 | 224 | 176 |
  * | liballoc_walk | 176 | 256 | 160 | 128 |
  * | liballoc_describe | 128 | 144 | 112 | 96 |
@@ -514,7 +516,9 @@ struct liballoc_stats {
 };
 
 /* Copy the default heap's counters into *out. Takes the lock; calls no page hook. If
- * the lock fails, *out is zeroed. O(1), plus O(threads) with thread caches: the
+ * the lock fails, *out is zeroed. O(1) (the small profile: O(blocks), a walk of the
+ * region for live_blocks and free_bytes, up to the first damaged block liballoc_check
+ * would report), plus O(threads) with thread caches: the
  * other threads' counters not yet folded into the heap's are added as they are.
  * in_use_peak is sampled whenever the heap lock is taken and when bins pass between
  * thread caches; bytes a thread handed out from its own cache since then (at most

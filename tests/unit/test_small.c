@@ -103,8 +103,26 @@ static void test_utilisation(void **state)
 	liballoc_free(big);
 }
 
+/* liballoc_walk's tally of what liballoc_stats walks for in the small profile. */
+struct walked {
+	size_t live, in_use, free_bytes;
+};
+static int tally_block(const struct liballoc_block *b, void *arg)
+{
+	struct walked *w = arg;
+	if (b->state == LIBALLOC_BLOCK_FREE) {
+		w->free_bytes += b->usable + 16;  /* a free block's bytes: its header and the rest */
+	} else {
+		w->live++;
+		w->in_use += b->size;
+	}
+	return 0;
+}
+
 /* A shadow model: random malloc/calloc/realloc/free with patterns checked and
- * liballoc_check after every operation. */
+ * liballoc_check after every operation; liballoc_stats (whose live_blocks and
+ * free_bytes the small profile counts by a walk, not per call) against the model
+ * and liballoc_walk every 97 operations. */
 static void test_randomized(void **state)
 {
 	(void)state;
@@ -145,6 +163,21 @@ static void test_randomized(void **state)
 		}
 		if (liballoc_check() != LIBALLOC_OK)
 			fail_msg("op %d: liballoc_check: %s", op, liballoc_strerror(liballoc_check()));
+		if (op % 97 == 0) {
+			struct walked w = {0, 0, 0};
+			size_t live = 0, in_use = 0;
+			for (unsigned k = 0; k < SLOTS; k++)
+				if (s[k].p)
+					live++, in_use += s[k].n;
+			assert_int_equal(liballoc_walk(NULL, tally_block, &w), 0);
+			struct liballoc_stats st = stats();
+			assert_int_equal(st.live_blocks, live);
+			assert_int_equal(st.in_use, in_use);
+			assert_int_equal(w.live, live);
+			assert_int_equal(w.in_use, in_use);
+			assert_int_equal(st.free_bytes, w.free_bytes);
+			assert_true(st.free_bytes > 0 && st.free_bytes < st.obtained);
+		}
 	}
 	for (unsigned i = 0; i < SLOTS; i++)
 		liballoc_free(s[i].p);
