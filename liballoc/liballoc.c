@@ -500,14 +500,14 @@ static int hook_free(heap *h, void *a, size_t pages)
 
 static int hook_lock(heap *h)
 {
-	if (h == G)
+	if (__builtin_expect(h == G, 1))  /* the default heap's call stays on the straight path */
 		return liballoc_lock();
 	return h->port.lock ? h->port.lock(h->port.ctx) : 0;
 }
 
 static int hook_unlock(heap *h)
 {
-	if (h == G)
+	if (__builtin_expect(h == G, 1))
 		return liballoc_unlock();
 	return h->port.unlock ? h->port.unlock(h->port.ctx) : 0;
 }
@@ -1255,7 +1255,7 @@ static blk *verified_prev(const heap *h, blk *b, int *ok, fault *f)
 	}
 	blk *pv = prev_blk(b);
 	if ((b->prev & 15) || b->prev < MIN_BLOCK || !owns(h, (uintptr_t)pv) || (DEEP_CHECKS && !hdr_ok(h, pv)) ||
-	    bsize(pv) != b->prev || (pv->size & F_HUGE)) {
+	    bsize(pv) != b->prev || (PAGED && (pv->size & F_HUGE))) {
 		set_fault(f, LIBALLOC_E_HEADER, payload(b));  /* b's tag is what is wrong, or the header it leads to */
 		*ok = 0;
 	} else if (DEEP_CHECKS && !used(pv) && !links_ok(h, pv, f)) {
