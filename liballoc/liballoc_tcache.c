@@ -506,9 +506,7 @@ static inline int xfer_room(const xstack *x, size_t i, uint32_t more)
 	ASSERT(x == &T.xfer[i]);
 	uint32_t segs = LOAD(x->segs);
 	size_t bytes = ((size_t)LOAD(x->n) + more) * tc_size(i);
-	if (tc_alone())
-		return segs < XFER_SEGS && bytes <= XFER_ALONE_BYTES;
-	return segs < XFER_SEGS && (!segs || bytes <= XFER_BYTES);
+	return segs < XFER_SEGS && (tc_alone() ? bytes <= XFER_ALONE_BYTES : !segs || bytes <= XFER_BYTES);
 }
 
 /* Pass the whole of bin i to its transfer stack; 0 if the stack is full or busy. */
