@@ -28,8 +28,9 @@
  * Every block has a 16-byte header right before its 16-byte aligned payload: the
  * byte size of the physically preceding block (the boundary tag), its own size with
  * flag bits, the slack (usable bytes beyond the request) and a check word, a keyed
- * hash of the header's address and size. Free blocks keep two free-list links in
- * the first 16 payload bytes, so the smallest block is 32 bytes. A size-0
+ * hash of the header's address and size (the small profile keeps only the tag and
+ * the size: 8 bytes). Free blocks keep two free-list links in the first payload
+ * bytes; the smallest block is 32 bytes. A size-0
  * "sentinel" header ends every chunk and is never free, so coalescing stops at the
  * chunk's end; the first block has boundary tag 0, so it stops at the start.
  *
@@ -79,7 +80,8 @@
  * Safety. The page map is a radix tree of bits, one per page the heap holds, so any
  * pointer — stack, static, wild, interior, another heap's — is tested without
  * reading memory the heap does not own. The check word detects interior pointers
- * (an attacker or a bug must guess a 32-bit keyed hash) and overwritten headers;
+ * (an attacker or a bug must guess a 32-bit keyed hash) and overwritten headers
+ * (the small profile, which has none, cross-checks the boundary tags instead);
  * neighbours are verified before they are rewritten, so corruption is reported
  * instead of laundered; a free compares the next header's boundary tag with the
  * block's size, so a write past the end into it is reported. Every header a block
@@ -103,8 +105,9 @@
 #define PAGE       ((size_t)LIBALLOC_PAGE_SIZE)
 #define PAGE_SHIFT ((unsigned)__builtin_ctzll((unsigned long long)LIBALLOC_PAGE_SIZE))
 #define ALIGN      ((size_t)16)   /* every payload: max_align_t on x86_64 */
-#define HDR        ((size_t)16)   /* block header */
-#define MIN_BLOCK  ((size_t)32)   /* header + two links */
+#define CHECKWORD  (!LIBALLOC_SMALL)  /* block headers carry the slack and a keyed check word */
+#define HDR        (CHECKWORD ? (size_t)16 : (size_t)8)  /* block header (struct blk) */
+#define MIN_BLOCK  ((size_t)32)   /* header + two links, rounded up to 16 */
 #define SL_LOG2    LIBALLOC_SL_LOG2
 #define SL_COUNT   (1u << SL_LOG2)
 #define SMALL_LIMIT ((size_t)SL_COUNT << 4)  /* below: exact 16-byte classes */
@@ -198,7 +201,8 @@ _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 &&
 /* ==== 2. Data structures ================================================= */
 
 /*
- * struct blk — the 16-byte header before every payload.
+ * struct blk — the header before every payload: 16 bytes, 8 in the small profile,
+ * which keeps only prev and size (see CHECKWORD below).
  *   prev   chunk block: size in bytes of the physically preceding block, 0 for the
  *          first block of a chunk (this is the boundary tag that makes coalescing
  *          with the predecessor O(1)). Huge block: 0.
@@ -218,6 +222,16 @@ _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 &&
  * in exactly the list its size maps to; F_ZERO only on free blocks. A live block's
  * size and check change only under the lock; its slack only by its owner.
  *
+ * The small profile's header (CHECKWORD 0) has no slack and no check word: a live
+ * block's requested size is its usable size, and what the check word proves — that
+ * a pointer leads to a header, not into a payload — the boundary tags prove
+ * instead (tags_ok, section 10): the header must keep its block inside the region,
+ * the next header's tag must name its size, and its own tag the size of the block
+ * before it (0 only for the region's first block). A stray pointer passes only if
+ * the words at three places agree, which data seldom does by accident but a
+ * program that forges headers on purpose can make happen; the keyed check word is
+ * what resists that, for 8 more bytes per block. Everything else holds as above.
+ *
  * A block with F_REQ ends with a trailer (struct trail, TRAIL bytes): who asked for
  * it (the requester: the caller of malloc, or a file:line a kernel passes) and, once
  * freed into the quarantine, who freed it. Blocks get one only while requesters are
@@ -227,10 +241,12 @@ _Static_assert(__alignof__(long double) <= 16 && __alignof__(long long) <= 16 &&
 typedef struct blk {
 	uint32_t prev;
 	uint32_t size;
+#if CHECKWORD
 	uint32_t slack;
 	uint32_t check;
+#endif
 } blk;
-_Static_assert(sizeof(blk) == 16, "block header must be 16 bytes");
+_Static_assert(sizeof(blk) == HDR, "block header must be HDR bytes");
 
 #define F_USED 1u   /* block is live, cached by the cache layer, or a sentinel */
 #define F_HUGE 2u   /* block owns a huge run */
@@ -273,8 +289,8 @@ typedef struct run {
 #define RUN_CHUNK 0x43484e4bu  /* a chunk of blocks */
 #define RUN_HUGE  0x48554745u  /* one huge block */
 #define RUN_DEAD  0x44454144u  /* a freed huge run whose free_page failed; trim retries */
-#define RUN_HDR   ((size_t)32)
-_Static_assert(sizeof(run) <= RUN_HDR, "run header must fit 32 bytes");
+#define RUN_HDR   ((size_t)48 - HDR)  /* so that a chunk's first payload is 16-aligned */
+_Static_assert(sizeof(run) <= RUN_HDR, "run header must fit RUN_HDR bytes");
 _Static_assert(RUN_HDR + 2 * HDR + MIN_BLOCK <= LIBALLOC_PAGE_SIZE, "page too small");
 
 /* Page map geometry: KEY_BITS of page number, split into root / mid / leaf. The root
@@ -381,7 +397,13 @@ static inline blk *blk_of(const void *p) { return (blk *)((uintptr_t)p - HDR); }
 static inline blk *next_blk(const blk *b) { return (blk *)((char *)b + bsize(b)); }
 static inline blk *prev_blk(const blk *b) { return (blk *)((char *)b - b->prev); }
 static inline links *L(const blk *b) { return (links *)payload(b); }
+#if CHECKWORD
 static inline uint32_t slack_of(const blk *b) { return LOAD(b->slack); }
+static inline void set_slack(blk *b, uint32_t slack) { STORE(b->slack, slack); }
+#else
+static inline uint32_t slack_of(const blk *b) { (void)b; return 0; }  /* requested = usable */
+static inline void set_slack(blk *b, uint32_t slack) { (void)b, (void)slack; }
+#endif
 static inline void set_prev(blk *b, size_t prev) { STORE(b->prev, (uint32_t)prev); }
 static inline run *huge_run(const blk *b) { return (run *)((char *)b - bsize(b)); }
 static inline size_t run_bytes(const run *r) { return (size_t)r->pages * PAGE - (r->kind == RUN_CHUNK ? r->aux : 0); }
@@ -406,16 +428,33 @@ static inline uint32_t keyed(const heap *h, uintptr_t a, uint32_t v)
 #endif
 }
 
-static inline uint32_t hdr_hash(const heap *h, const blk *b) { return keyed(h, (uintptr_t)b, b->size); }
+/* The first block of a region heap's one chunk. */
+static inline const blk *region_first(const heap *h) { return (const blk *)(h->lo + RUN_HDR); }
 
-static inline int hdr_ok(const heap *h, const blk *b) { return b->check == hdr_hash(h, b); }
+/* Is b's header, read on its own, sound? The check word; without one (the small
+ * profile, always a region heap) that the size keeps the block within the region.
+ * A walk that reached b block by block needs no more; a pointer from outside
+ * needs hdr_genuine (section 10). */
+static inline int hdr_ok(const heap *h, const blk *b)
+{
+#if CHECKWORD
+	return b->check == keyed(h, (uintptr_t)b, b->size);
+#else
+	uintptr_t end = h->hi - HDR;  /* the sentinel */
+	return b >= region_first(h) && (uintptr_t)b <= end && bsize(b) <= end - (uintptr_t)b;
+#endif
+}
 
-/* Rewrite b's size, slack and check word; its boundary tag stays. */
+/* Rewrite b's size (and slack and check word); its boundary tag stays. */
 static inline void hdr_put(const heap *h, blk *b, size_t size, size_t slack)
 {
 	b->size = (uint32_t)size;
-	STORE(b->slack, (uint32_t)slack);
-	b->check = hdr_hash(h, b);
+	set_slack(b, (uint32_t)slack);
+#if CHECKWORD
+	b->check = keyed(h, (uintptr_t)b, b->size);
+#else
+	(void)h;
+#endif
 }
 
 static inline void hdr_set(const heap *h, blk *b, size_t prev, size_t size, size_t slack)
@@ -1360,7 +1399,7 @@ static void *use_block(heap *h, blk *b, size_t bs, size_t n, size_t *dirty, faul
 	hdr_put(h, b, size | F_USED | (extra ? F_REQ : 0), size - HDR - extra - n);
 	set_trail(b, f->site);
 	canary_set(h, b);
-	count_alloc(h, n);
+	count_alloc(h, CHECKWORD ? n : size - HDR);  /* without a slack word, requested = usable */
 	if (dirty)
 		*dirty = zero ? 16 : n;
 	return payload(b);
@@ -1448,7 +1487,7 @@ static void *h_alloc_grown(heap *h, size_t n, size_t old, fault *f)
 	if (p) {
 		blk *b = blk_of(p);
 		ASSERT((size_t)slack_of(b) + room <= UINT32_MAX);
-		STORE(b->slack, slack_of(b) + (uint32_t)room);
+		set_slack(b, slack_of(b) + (uint32_t)room);
 		canary_set(h, b);
 		add_in_use(h, (size_t)0 - room);
 		LIBALLOC_ON_ALLOC(p, n, 0);
@@ -1488,8 +1527,9 @@ static int classify(const heap *h, uintptr_t a)
 		if (!hdr_ok(h, b) || bsize(b) < MIN_BLOCK)
 			return LIBALLOC_E_HEADER;
 		if (a < (uintptr_t)next_blk(b)) {
-			if (a == (uintptr_t)payload(b))
-				return LIBALLOC_E_HEADER;  /* lookup rejected a valid header: the slack is wrong */
+			if (a == (uintptr_t)payload(b))  /* lookup rejected a valid header: */
+				return !CHECKWORD && overflowed(b) ? LIBALLOC_E_OVERFLOW  /* the next tag is wrong */
+								    : LIBALLOC_E_HEADER;  /* the slack or b's tag */
 			return used(b) ? LIBALLOC_E_INTERIOR_POINTER : LIBALLOC_E_DOUBLE_FREE;
 		}
 		b = next_blk(b);
@@ -1497,14 +1537,35 @@ static int classify(const heap *h, uintptr_t a)
 	return LIBALLOC_E_INTERIOR_POINTER;  /* the sentinel */
 }
 
+/* Small profile: do b's boundary tags agree with its neighbours — the next
+ * header's tag names b's size, b's tag the size of the block before it, and a tag
+ * of 0 is the first block's? (Needs hdr_ok(h, b); plain loads: no cache layer.) */
+static inline int tags_ok(const heap *h, const blk *b)
+{
+	uintptr_t tag = b->prev;
+	if (next_blk(b)->prev != bsize(b))
+		return 0;
+	if (!tag)
+		return b == region_first(h);
+	return !(tag & 15) && tag >= MIN_BLOCK && tag <= (uintptr_t)b - (uintptr_t)region_first(h) &&
+	       bsize(prev_blk(b)) == tag;
+}
+
+/* Is b, from a pointer that came from outside, a block header of heap h? In the
+ * small profile hdr_ok's bounds stand for owns(). */
+static inline int hdr_genuine(const heap *h, const blk *b)
+{
+	return CHECKWORD ? owns(h, (uintptr_t)b) && hdr_ok(h, b) : hdr_ok(h, b) && tags_ok(h, b);
+}
+
 /* The live block whose payload is p, or NULL: O(1) via the page map (or the
- * region's bounds) and the check word. Needs no lock: a live block's size and check
+ * region's bounds) and the check word (small profile: the boundary tags). Needs no lock: a live block's size and check
  * word are written only under the lock by its owner's calls (its neighbours' merges
  * rewrite only its boundary tag). */
 __attribute__((always_inline)) static inline blk *live_block(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
-	if (((uintptr_t)p & (ALIGN - 1)) || !owns(h, (uintptr_t)b) || !hdr_ok(h, b) || !used(b) ||
+	if (((uintptr_t)p & (ALIGN - 1)) || !hdr_genuine(h, b) || !used(b) ||
 	    slack_of(b) >= SLACK_FREED || (!bsize(b) && !(PAGED && (b->size & F_HUGE))) || !canary_ok(h, b))
 		return NULL;
 	return b;
@@ -1514,7 +1575,7 @@ __attribute__((always_inline)) static inline blk *live_block(const heap *h, void
 static int misuse(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
-	if (!((uintptr_t)p & (ALIGN - 1)) && owns(h, (uintptr_t)b) && hdr_ok(h, b)) {
+	if (!((uintptr_t)p & (ALIGN - 1)) && hdr_genuine(h, b)) {
 		if (!used(b) || slack_of(b) >= SLACK_FREED)
 			return LIBALLOC_E_DOUBLE_FREE;
 		if (bsize(b) || (b->size & F_HUGE))
@@ -1535,6 +1596,11 @@ static int lookup(const heap *h, void *p, blk **out)
 static int free_checks(const heap *h, blk *b, blk **nx, blk **pv, fault *f)
 {
 	int ok;
+	if (!CHECKWORD) {  /* live_block's tags_ok() checked both tags */
+		*nx = next_blk(b);
+		*pv = b->prev ? prev_blk(b) : NULL;
+		return 1;
+	}
 	if (overflowed(b)) {
 		set_fault(f, LIBALLOC_E_OVERFLOW, payload(b));
 		return 0;
@@ -1625,7 +1691,7 @@ static void quarantine_evict(heap *h, fault *f)
 	h->quar_bytes -= usable(b);
 	if (LIBALLOC_HARDENED && !(b->size & F_HUGE) && !filled(payload(b), POISON, usable(b)) && !f->code)
 		set_fault(f, LIBALLOC_E_USE_AFTER_FREE, payload(b));
-	STORE(b->slack, 0);
+	set_slack(b, 0);
 	release(h, b, 0, f);
 }
 
@@ -1640,7 +1706,7 @@ static void quarantine(heap *h, blk *b, fault *f)
 	count_free(h, requested(b));
 	if (b->size & F_HUGE)
 		STAT(h->st.huge_blocks--);
-	STORE(b->slack, SLACK_FREED);
+	set_slack(b, SLACK_FREED);
 	if (b->size & F_REQ)
 		trail_of(b)->freed_at = f->site;
 	if (!(b->size & F_HUGE))
@@ -1730,7 +1796,7 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 	}
 	canary_set(h, b);
 	LIBALLOC_ON_RESIZE(payload(b), old, n);
-	add_in_use(h, n - old);
+	add_in_use(h, requested(b) - old);
 	return 1;
 }
 
@@ -2456,10 +2522,14 @@ static slab *slab_new(liballoc_cache *c, fault *f)
 static void slab_release(liballoc_cache *c, slab *s, fault *f)
 {
 	heap *h = c->h;
+	blk *b = live_block(h, s);  /* what release() may rely on */
 	s->check = 0;
 	c->slabs--;
 	STAT(h->st.cache_slabs--);
-	release(h, blk_of(s), 1, f);
+	if (b)
+		release(h, b, 1, f);
+	else
+		set_fault(f, misuse(h, s), s);
 }
 
 /* The slab's free list was found broken: report it and rebuild the list from the
@@ -3031,7 +3101,7 @@ int liballoc_describe(liballoc_heap *hh, const void *ptr, struct liballoc_block 
 		return 0;
 	const blk *b = blk_of(ptr);
 	const run *r;
-	if (!(a & (ALIGN - 1)) && owns(h, (uintptr_t)b) && owns(h, a) && hdr_ok(h, b) && (bsize(b) || (b->size & F_HUGE))) {
+	if (!(a & (ALIGN - 1)) && owns(h, a) && hdr_genuine(h, b) && (bsize(b) || (b->size & F_HUGE))) {
 		if ((r = b->size & F_HUGE ? huge_run(b) : run_of(h, a)) != NULL) {
 			describe_blk(b, r, out);
 			found = 1;

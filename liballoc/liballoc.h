@@ -62,16 +62,22 @@
 /* The small profile, for MCUs: 1 builds the core with only what a default heap in
  * one region needs (see liballoc_init_region): no page runs, page map, huge blocks,
  * requester trailers, quarantine, hardening or cache layer; 8 second-level classes;
- * blocks below 2^LIBALLOC_BLOCK_BITS bytes. The cheap misuse checks stay (double
- * free, foreign and interior pointers, the block's own overwritten header, a write
- * past the end into the next header's boundary tag); the neighbours' check words
- * and free-list links are not verified before a merge, and liballoc_check is the
- * deep check. The API and its guarantees are the same, except that
+ * blocks below 2^LIBALLOC_BLOCK_BITS bytes; an 8-byte block header (boundary tag,
+ * size and flags) instead of 16: no check word and no slack word. The cheap misuse
+ * checks stay (double free, foreign and interior pointers, the block's own
+ * overwritten header, a write past the end into the next header's boundary tag):
+ * without a check word a pointer is taken for a block's only if its header keeps
+ * the block inside the region and both neighbours' boundary tags agree with it,
+ * which stray data fails but a program forging headers on purpose can pass; the
+ * free-list links are not verified before a merge, and liballoc_check is the deep
+ * check. The API and its guarantees are the same, except that
  * without LIBALLOC_EXTRAS alignments above 16 bytes are refused (EINVAL), and with
  * them object caches; the page hooks are never called (only the lock hooks); a
- * realloc that moves reserves no headroom; and liballoc_stats counts live_blocks
- * and free_bytes by walking the region (O(blocks)) instead of every malloc and
- * free keeping them. Default 0. */
+ * realloc that moves reserves no headroom; a block's requested size is not kept,
+ * so in_use (liballoc_stats) and a live block's size (liballoc_describe) count
+ * its usable bytes (the request rounded up to 8 bytes short of a multiple of 16,
+ * at least 24); and liballoc_stats counts live_blocks and free_bytes by walking
+ * the region (O(blocks)) instead of every malloc and free keeping them. Default 0. */
 #ifndef LIBALLOC_SMALL
 #define LIBALLOC_SMALL 0
 #endif
@@ -393,9 +399,10 @@ struct liballoc_port {
  *                Systems", ECRTS 2004) with boundary-tag coalescing (D. Knuth, TAOCP
  *                vol. 1, 2.5), over page runs obtained from the port.
  *   Overhead:    every block carries one 16-byte header (size, boundary tag, a check
- *                word and the slack); blocks are multiples of 16 bytes, the smallest
- *                is 32 bytes (16 usable). So metadata is at most 16 bytes per small
- *                allocation, plus rounding to 16.
+ *                word and the slack; 8 bytes in the small profile: size and tag);
+ *                blocks are multiples of 16 bytes, the smallest is 32 bytes (16
+ *                usable, 24 in the small profile). So metadata is at most 16 bytes
+ *                (8) per small allocation, plus rounding to 16.
  *   Stack use:   the deepest the core's own frames go below each entry point, in
  *                bytes, measured from GCC's call graph with stack sizes
  *                (-fcallgraph-info=su) of liballoc.c with the default configuration
@@ -409,23 +416,23 @@ struct liballoc_port {
  * Stack use (bytes)
  * | entry point | i686 | x86_64 | cortex-m3 | cortex-m3-small |
  * |---|---:|---:|---:|---:|
- * | liballoc_malloc | 464 | 560 | 360 | 208 |
+ * | liballoc_malloc | 464 | 560 | 360 | 176 |
  * | liballoc_free | 384 | 368 | 256 | 160 |
- * | liballoc_calloc | 480 | 592 | 384 | 240 |
- * | liballoc_realloc | 576 | 720 | 432 | 272 |
+ * | liballoc_calloc | 480 | 592 | 384 | 208 |
+ * | liballoc_realloc | 576 | 720 | 432 | 240 |
  * | liballoc_posix_memalign | 464 | 576 | 376 | - |
  * | liballoc_malloc_usable_size | 128 | 160 | 144 | - |
- * | liballoc_stats | 112 | 96 | 64 | 160 |
- * | liballoc_check | 192 | 192 | 192 | 224 |
- * | liballoc_trim | 336 | 352 | 240 | 208 |
- * | liballoc_heap_create | 80 | 64 | 64 | 64 |
- * | liballoc_heap_create_in | 80 | 64 | 112 | 112 |
- * | liballoc_heap_destroy | 160 | 176 | 96 | 96 |
- * | liballoc_cache_alloc | 464 | 592 | 360 | 240 |
- * | liballoc_cache_free | 320 | 304 | 224 | 176 |
- * | liballoc_walk | 176 | 256 | 160 | 128 |
- * | liballoc_describe | 128 | 144 | 112 | 96 |
- * | liballoc_init_region | 112 | 128 | 128 | 128 |
+ * | liballoc_stats | 112 | 96 | 64 | 112 |
+ * | liballoc_check | 192 | 192 | 192 | 176 |
+ * | liballoc_trim | 336 | 352 | 240 | 176 |
+ * | liballoc_heap_create | 80 | 64 | 64 | 48 |
+ * | liballoc_heap_create_in | 80 | 64 | 112 | 80 |
+ * | liballoc_heap_destroy | 160 | 176 | 96 | 80 |
+ * | liballoc_cache_alloc | 464 | 592 | 360 | 208 |
+ * | liballoc_cache_free | 336 | 320 | 240 | 192 |
+ * | liballoc_walk | 176 | 256 | 160 | 112 |
+ * | liballoc_describe | 128 | 144 | 112 | 80 |
+ * | liballoc_init_region | 112 | 128 | 128 | 96 |
  */
 
 /* Allocate `size` bytes (uninitialised). malloc(0) returns a unique pointer that
@@ -489,7 +496,8 @@ LIBALLOC_API size_t LIBALLOC_PREFIX(malloc_usable_size)(void *ptr);
 /* Counters of a heap (liballoc_stats: the default heap). All sizes in bytes. Peaks
  * are high-water marks since the heap was created. */
 struct liballoc_stats {
-	size_t in_use;              /* bytes requested by live allocations (object-cache slabs included) */
+	size_t in_use;              /* bytes requested by live allocations (object-cache slabs included;
+				       the small profile: their usable bytes) */
 	size_t in_use_peak;         /* high-water mark of in_use (see liballoc_stats for threads) */
 	size_t obtained;            /* bytes currently held from the port: chunks, huge runs, page map, the heap's own state */
 	size_t obtained_peak;       /* high-water mark of obtained */
@@ -534,7 +542,8 @@ enum liballoc_error {
 	LIBALLOC_E_INTERIOR_POINTER, /* inside a live block, but not its start */
 	LIBALLOC_E_DOUBLE_FREE,      /* the block is already free */
 	LIBALLOC_E_REALLOC_FREED,    /* realloc or malloc_usable_size of a freed block */
-	LIBALLOC_E_HEADER,           /* a block header's check word is wrong: overwritten metadata */
+	LIBALLOC_E_HEADER,           /* a block header's check word (small profile: boundary tag) is
+					wrong: overwritten metadata */
 	LIBALLOC_E_OVERFLOW,         /* a write past the end of a block: the next header's boundary
 					tag, or (hardened) the canary after the requested size */
 	LIBALLOC_E_USE_AFTER_FREE,   /* hardened: poison of freed memory (or zero fill) modified */
@@ -739,7 +748,8 @@ LIBALLOC_API void liballoc_cache_stats(liballoc_cache *cache, struct liballoc_ca
  * allocated the block. While requesters are recorded, every new block gets a
  * 16-byte trailer after its usable bytes: the requester and, once it is freed into
  * the quarantine, who freed it. Blocks made while recording is off have none, so
- * without recording every block keeps exactly the 16-byte header of section 3.
+ * without recording every block keeps exactly the 16-byte header of the Overhead
+ * paragraph above.
  *
  * The quarantine: a free that takes the heap lock does not release a block that
  * has a requester trailer at once; the block is
@@ -772,7 +782,7 @@ LIBALLOC_API void *liballoc_heap_realloc_at(liballoc_heap *heap, void *ptr, size
 /* One block, as liballoc_walk and liballoc_describe report it. */
 struct liballoc_block {
 	void *ptr;            /* its payload */
-	size_t size;          /* live: the bytes requested; otherwise the usable bytes */
+	size_t size;          /* live: the bytes requested (the small profile: usable); otherwise the usable bytes */
 	size_t usable;        /* bytes usable in it (without the header and any trailer) */
 	int state;            /* LIBALLOC_BLOCK_* */
 	int huge;             /* 1 if it owns a page run of its own */

@@ -75,14 +75,50 @@ static void test_misuse(void **state)
 	liballoc_free(a);
 	EXPECT_CLEAN_REPORT(LIBALLOC_E_DOUBLE_FREE, a, liballoc_free(a));
 	EXPECT_CLEAN_REPORT(LIBALLOC_E_REALLOC_FREED, a, assert_null(liballoc_realloc(a, 10)));
-	unsigned char saved[16];
-	memcpy(saved, b + 112, 16);
-	memset(b + 112, 'A', 16);  /* 16 bytes past b's block: the next header */
+	struct liballoc_block d;
+	assert_true(liballoc_describe(NULL, b, &d));
+	assert_true(d.usable >= 100 && d.usable < 100 + 16);
+	unsigned char saved[8];
+	memcpy(saved, b + d.usable, 8);
+	memset(b + d.usable, 'A', 8);  /* 8 bytes past b's usable bytes: the next header */
 	EXPECT_REPORT(LIBALLOC_E_OVERFLOW, b, liballoc_free(b));
-	memcpy(b + 112, saved, 16);
+	memcpy(b + d.usable, saved, 8);
 	assert_int_equal(liballoc_check(), LIBALLOC_OK);
 	liballoc_free(b);
 	liballoc_free(keep);
+}
+
+/* Without a check word, the boundary tags tell a header from payload bytes: a free
+ * of every 16-byte aligned pointer inside a live block is reported as interior,
+ * whatever the block holds — zeros, random bytes, small sizes with the in-use bit,
+ * or copies of the real headers around it — and the heap stays intact. */
+static void test_interior_pointers(void **state)
+{
+	(void)state;
+	enum { N = 512 };
+	unsigned char *lo = liballoc_malloc(200), *p = liballoc_malloc(N), *hi = liballoc_malloc(200);
+	uint64_t rng = 88172645463325252ull;
+	for (int fill = 0; fill < 4; fill++) {
+		for (size_t k = 0; k < N; k += 4) {
+			uint32_t w;
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			if (fill == 0)
+				w = 0;
+			else if (fill == 1)
+				w = (uint32_t)rng;
+			else if (fill == 2)
+				w = (uint32_t)(rng % 64) * 16 + (k % 8 ? 1 : 0);  /* tag, size | in-use */
+			else
+				memcpy(&w, p - 8 + k % 8, 4);  /* p's own header, again and again */
+			memcpy(p + k, &w, 4);
+		}
+		for (size_t k = 16; k < N; k += 16)
+			EXPECT_CLEAN_REPORT(LIBALLOC_E_INTERIOR_POINTER, p + k, liballoc_free(p + k));
+	}
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	liballoc_free(lo);
+	liballoc_free(p);
+	liballoc_free(hi);
 }
 
 /* 1000-byte blocks fill at least 90% of the region; after freeing them all the
@@ -111,12 +147,26 @@ static int tally_block(const struct liballoc_block *b, void *arg)
 {
 	struct walked *w = arg;
 	if (b->state == LIBALLOC_BLOCK_FREE) {
-		w->free_bytes += b->usable + 16;  /* a free block's bytes: its header and the rest */
+		w->free_bytes += b->usable + 8;  /* a free block's bytes: its 8-byte header and the rest */
 	} else {
 		w->live++;
 		w->in_use += b->size;
 	}
 	return 0;
+}
+
+/* The usable bytes of live block p of n requested bytes, which the small profile's
+ * in_use counts (it keeps no requested size): at least n and 24, less than 32 more
+ * (a realloc that shrinks keeps a tail too small to split off), 8 short of a
+ * multiple of 16 (the 8-byte header). */
+static size_t usable_of(void *p, size_t n)
+{
+	struct liballoc_block d;
+	assert_true(liballoc_describe(NULL, p, &d));
+	assert_int_equal(d.state, LIBALLOC_BLOCK_LIVE);
+	assert_int_equal(d.size, d.usable);
+	assert_true(d.usable >= n && d.usable >= 24 && d.usable < (n < 24 ? 24 : n) + 32 && (d.usable + 8) % 16 == 0);
+	return d.usable;
 }
 
 /* A shadow model: random malloc/calloc/realloc/free with patterns checked and
@@ -168,7 +218,7 @@ static void test_randomized(void **state)
 			size_t live = 0, in_use = 0;
 			for (unsigned k = 0; k < SLOTS; k++)
 				if (s[k].p)
-					live++, in_use += s[k].n;
+					live++, in_use += usable_of(s[k].p, s[k].n);
 			assert_int_equal(liballoc_walk(NULL, tally_block, &w), 0);
 			struct liballoc_stats st = stats();
 			assert_int_equal(st.live_blocks, live);
@@ -192,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_api_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interior_pointers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_utilisation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_randomized, setup, teardown),
 	};
