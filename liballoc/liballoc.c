@@ -1465,7 +1465,7 @@ static void *h_alloc(heap *h, size_t n, size_t align, size_t *dirty, fault *f)
 	if (PAGED && !p && !f->code && give_back(h, f))
 		p = alloc_block(h, n, align, dirty, f);
 	if (p)
-		LIBALLOC_ON_ALLOC(p, n, dirty != NULL);
+		LIBALLOC_ON_ALLOC(p, CHECKWORD ? n : requested(blk_of(p)), dirty != NULL);  /* as ON_RESIZE's old will be */
 	return p;
 }
 
@@ -1795,8 +1795,9 @@ static int resize_in_place(heap *h, blk *b, size_t n, fault *f)
 			trail_of(b)->site = f->site;
 	}
 	canary_set(h, b);
-	LIBALLOC_ON_RESIZE(payload(b), old, n);
-	add_in_use(h, requested(b) - old);
+	size_t now = requested(b);  /* n; the small profile keeps the usable size */
+	LIBALLOC_ON_RESIZE(payload(b), old, now);
+	add_in_use(h, now - old);
 	return 1;
 }
 

@@ -250,11 +250,14 @@
  * client requests VALGRIND_MALLOCLIKE_BLOCK / FREELIKE_BLOCK / RESIZEINPLACE_BLOCK).
  * They must not allocate and default to nothing; they run with the heap lock held,
  * or, on the cache layer's fast paths, in the thread that owns the block:
- *   LIBALLOC_ON_ALLOC(p, n, zeroed)   block p of n requested bytes handed out;
+ *   LIBALLOC_ON_ALLOC(p, n, zeroed)   block p of n requested bytes handed out (the
+ *                                     small profile, which keeps no requested size:
+ *                                     its usable bytes, as ON_RESIZE's old will say);
  *                                     zeroed: the caller (calloc) will return it all zero.
  *   LIBALLOC_ON_FREE(p, usable)       block p (usable bytes) is being freed; the core
  *                                     writes its links into it right after.
- *   LIBALLOC_ON_RESIZE(p, old, new)   block p resized in place from old to new bytes.
+ *   LIBALLOC_ON_RESIZE(p, old, new)   block p resized in place from old to new bytes
+ *                                     (requested; the small profile: usable).
  */
 #ifndef LIBALLOC_ON_ALLOC
 #define LIBALLOC_ON_ALLOC(p, n, zeroed) ((void)0)

@@ -54,9 +54,11 @@ static void test_api_edges(void **state)
 	p = liballoc_realloc(p, 10);
 	assert_int_equal(p[9], 5);
 	assert_null(liballoc_realloc(p, 0));  /* frees */
+#if !LIBALLOC_EXTRAS
 	errno = 0;
 	assert_null(liballoc_heap_memalign(NULL, 64, 10));  /* no alignments above 16 without the extras */
 	assert_int_equal(errno, EINVAL);
+#endif
 	void *q = liballoc_heap_memalign(NULL, 16, 10);
 	assert_int_equal((uintptr_t)q % 16, 0);
 	liballoc_free(q);
@@ -120,6 +122,54 @@ static void test_interior_pointers(void **state)
 	liballoc_free(p);
 	liballoc_free(hi);
 }
+
+#if LIBALLOC_EXTRAS
+/* With the extras: aligned blocks (a leading free block cut off before the 8-byte
+ * header) and object caches (slabs aligned to their size) in the one region, the
+ * heap checked after every step, and their misuse reported. */
+static void test_aligned_and_caches(void **state)
+{
+	(void)state;
+	enum { N = 64 };
+	static void *p[N];
+	for (unsigned i = 0; i < N; i++) {
+		size_t align = (size_t)32 << (i % 8), n = 1 + i * 37;
+		p[i] = liballoc_heap_memalign(NULL, align, n);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % align, 0);
+		memset(p[i], (int)i, n);
+		assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	}
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_INTERIOR_POINTER, (char *)p[3] + 32, liballoc_free((char *)p[3] + 32));
+	for (unsigned i = 0; i < N; i += 2)
+		liballoc_free(p[i]);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	void *q = NULL;
+	assert_int_equal(liballoc_posix_memalign(&q, 256, 1000), 0);
+	assert_int_equal((uintptr_t)q % 256, 0);
+	liballoc_free(q);
+	for (unsigned i = 1; i < N; i += 2)
+		liballoc_free(p[i]);
+
+	liballoc_cache *c = liballoc_cache_create(NULL, "small-objects", 48, 16);
+	assert_non_null(c);
+	static void *o[2000];
+	for (unsigned i = 0; i < 2000; i++) {
+		o[i] = liballoc_cache_alloc(c);
+		assert_non_null(o[i]);
+		memset(o[i], 0xa5, 48);
+	}
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_INTERIOR_POINTER, (char *)o[5] + 16, liballoc_cache_free(c, (char *)o[5] + 16));
+	for (unsigned i = 0; i < 2000; i++)
+		liballoc_cache_free(c, o[i]);
+	EXPECT_CLEAN_REPORT(LIBALLOC_E_DOUBLE_FREE, o[7], liballoc_cache_free(c, o[7]));
+	liballoc_cache_destroy(c);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	assert_int_equal(stats().live_blocks, 0);
+	assert_int_equal(tp.errors, 3);
+}
+#endif
 
 /* 1000-byte blocks fill at least 90% of the region; after freeing them all the
  * region is one block again and 60% of it fits in one allocation. */
@@ -243,6 +293,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interior_pointers, setup, teardown),
+#if LIBALLOC_EXTRAS
+		cmocka_unit_test_setup_teardown(test_aligned_and_caches, setup, teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_utilisation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_randomized, setup, teardown),
 	};
