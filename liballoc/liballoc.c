@@ -1559,9 +1559,9 @@ static inline int hdr_genuine(const heap *h, const blk *b)
 }
 
 /* The live block whose payload is p, or NULL: O(1) via the page map (or the
- * region's bounds) and the check word (small profile: the boundary tags). Needs no lock: a live block's size and check
- * word are written only under the lock by its owner's calls (its neighbours' merges
- * rewrite only its boundary tag). */
+ * region's bounds) and the check word (small profile: the boundary tags). Needs no
+ * lock: a live block's size and check word are written only under the lock by its
+ * owner's calls (its neighbours' merges rewrite only its boundary tag). */
 __attribute__((always_inline)) static inline blk *live_block(const heap *h, void *p)
 {
 	blk *b = blk_of(p);
@@ -1592,7 +1592,8 @@ static int lookup(const heap *h, void *p, blk **out)
 
 /* What a free of chunk block b checks before it changes anything: the next
  * header's boundary tag (a write past b's end), and both neighbours, which a merge
- * would rewrite. *nx, *pv: the verified neighbours (pv NULL at a chunk's start). */
+ * would rewrite (the small profile: nothing beyond what live_block checked). *nx,
+ * *pv: the verified neighbours (pv NULL at a chunk's start). */
 static int free_checks(const heap *h, blk *b, blk **nx, blk **pv, fault *f)
 {
 	int ok;
