@@ -862,15 +862,18 @@ static inline size_t canary_room(void) { return LIBALLOC_HARDENED ? 1 : 0; }
 
 /* The canary's first byte for a block: keyed by its address only, since header
  * words change (a neighbour's merge rewrites the boundary tag) while the canary
- * stays. Byte i of the canary is that plus i times an odd step: the bytes of one
- * canary all differ, so an overflow that writes one value over two or more of them
- * (a memset, a run of one character) is always seen; one byte alone is missed
- * with probability 1/256. */
+ * stays. Byte i of the canary is that plus i times an odd step, with the top bit
+ * set (canary_at): the bytes of one canary all differ (an odd step is a bijection
+ * mod 128, and CANARY_MAX < 128), so an overflow that writes one value over two or
+ * more of them (a memset, a run of one character) is always seen; and none is
+ * below 0x80, so a one-byte overflow of a NUL terminator or of text is always seen.
+ * One byte alone of another value is missed with probability 1/128. */
 static inline uint8_t canary_byte(const heap *h, const blk *b)
 {
 	return (uint8_t)(((uintptr_t)b >> 4) * 0x9du ^ (uintptr_t)h->key[0]);
 }
 #define CANARY_STEP 0x3bu
+static inline uint8_t canary_at(uint8_t first, size_t i) { return (uint8_t)(0x80u | (first + i * CANARY_STEP)); }
 
 /* The canary: the first CANARY_MAX bytes of the slack after the requested size,
  * enough to catch a linear overflow, and bounded, so that a block with headroom
@@ -884,7 +887,7 @@ static void canary_put(const heap *h, blk *b, size_t slack)
 		return;
 	uint8_t *p = (uint8_t *)payload(b) + usable(b) - slack, c = canary_byte(h, b);
 	for (size_t i = 0, n = min_sz(slack, CANARY_MAX); i < n; i++)
-		p[i] = (uint8_t)(c + i * CANARY_STEP);
+		p[i] = canary_at(c, i);
 }
 
 static void canary_set(const heap *h, blk *b) { canary_put(h, b, slack_of(b)); }
@@ -898,7 +901,7 @@ static int canary_ok(const heap *h, const blk *b)
 	if (slack == 0)
 		return 0;  /* hardened blocks always keep at least one canary byte */
 	for (size_t i = 0; i < n; i++)
-		if (p[i] != (uint8_t)(c + i * CANARY_STEP))
+		if (p[i] != canary_at(c, i))
 			return 0;
 	return 1;
 }

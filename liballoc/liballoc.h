@@ -144,8 +144,9 @@
 #endif
 
 /* 1 enables hardened mode: a canary after every block's requested size (1-16
- * bytes, all different: a write of one value over two or more of them is always
- * caught, a changed single byte with probability 255/256), checked
+ * bytes, all different and none below 0x80: a write of one value over two or more
+ * of them is always caught, as is a one-byte overflow of a NUL or of text; another
+ * changed single byte with probability 127/128), checked
  * on free and realloc; freed memory poisoned and checked when reused; free-list
  * links mangled with a secret and checked on unlink. Costs O(block size) per
  * malloc/free. The cheap checks (double free, invalid pointer) are always on. */

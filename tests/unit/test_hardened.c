@@ -60,10 +60,11 @@ static void test_write_past_end(void **state)
 }
 
 /* An overflow that writes one value over two canary bytes is caught whatever the
- * block's canary: the canary's bytes all differ. With a canary of one repeated
- * byte, about one block in 256 (its canary happening to be that value) went
- * unnoticed; 2 048 live blocks of three sizes, so at addresses of every residue,
- * make that near certain. */
+ * block's canary: the canary's bytes all differ. So is a one-byte overflow of a NUL
+ * or of a text character: no canary byte is below 0x80. With a canary of one
+ * repeated byte (or bytes of any value), about one block in 256 (its canary
+ * happening to be that value) went unnoticed; 2 048 live blocks of three sizes, so
+ * at addresses of every residue, make that near certain. */
 #define UNIFORM_BLOCKS 2048
 static void test_uniform_overflow_always_caught(void **state)
 {
@@ -78,6 +79,11 @@ static void test_uniform_overflow_always_caught(void **state)
 		memset(p + n, 'X', 2);
 		EXPECT_REPORT(LIBALLOC_E_OVERFLOW, p, liballoc_free(p));
 		memcpy(p + n, saved, 2);
+		for (int k = 0; k < 3; k++) {  /* one byte: NUL, a letter, DEL */
+			p[n] = "\0X\x7f"[k];
+			EXPECT_REPORT(LIBALLOC_E_OVERFLOW, p, liballoc_free(p));
+			p[n] = saved[0];
+		}
 	}
 	for (int i = 0; i < UNIFORM_BLOCKS; i++)
 		liballoc_free(blocks[i]);
