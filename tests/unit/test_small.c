@@ -171,6 +171,52 @@ static void test_aligned_and_caches(void **state)
 }
 #endif
 
+/* Frees of 16-byte aligned addresses drawn at random from the whole region (none a
+ * live block's start), among live blocks of random sizes and contents and the free
+ * blocks between them: each is reported, once, and nothing else changes — the live
+ * blocks keep their contents and liballoc_check passes. A header the boundary tags
+ * wrongly accepted would free (or merge) memory that is live. */
+static void test_random_pointers(void **state)
+{
+	(void)state;
+	enum { LIVE = 200, FREES = 20000 };
+	static unsigned char *p[LIVE];
+	static size_t n[LIVE];
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	for (unsigned i = 0; i < LIVE; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		n[i] = (size_t)(rng % 2000);
+		p[i] = liballoc_malloc(n[i]);
+		assert_non_null(p[i]);
+		pattern_fill(p[i], n[i], (unsigned char)i);
+	}
+	for (unsigned i = 0; i < LIVE; i += 3) {  /* free blocks in between */
+		liballoc_free(p[i]);
+		p[i] = NULL;
+	}
+	uintptr_t lo = (uintptr_t)region, span = sizeof region;
+	for (int k = 0; k < FREES; k++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		unsigned char *q = (unsigned char *)((lo + (uintptr_t)(rng % span) + 15) & ~(uintptr_t)15);
+		int live = 0;
+		for (unsigned i = 0; i < LIVE; i++)
+			live |= q == p[i];
+		if (live)
+			continue;
+		size_t errors = tp.errors;
+		liballoc_free(q);
+		assert_int_equal(tp.errors, errors + 1);
+		if (k % 1000 == 0)
+			assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	}
+	for (unsigned i = 0; i < LIVE; i++)
+		if (p[i]) {
+			assert_int_equal(pattern_check(p[i], n[i], (unsigned char)i), n[i]);
+			liballoc_free(p[i]);
+		}
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+}
+
 /* 1000-byte blocks fill at least 90% of the region; after freeing them all the
  * region is one block again and 60% of it fits in one allocation. */
 static void test_utilisation(void **state)
@@ -293,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interior_pointers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_pointers, setup, teardown),
 #if LIBALLOC_EXTRAS
 		cmocka_unit_test_setup_teardown(test_aligned_and_caches, setup, teardown),
 #endif
