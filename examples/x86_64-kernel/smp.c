@@ -357,7 +357,12 @@ static void mixed(unsigned cpu)
 	smp_barrier();
 	c->loop_start = cpus[0].ticks;
 	note_active(__atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL));
-	for (unsigned op = 0; op < mixed_ops; op++) {
+	/* At least mixed_ops operations, and on until every CPU has been seen inside at
+	 * once: a host that schedules one virtual CPU late (a loaded CI machine) must not
+	 * let the others finish before it starts. TIMEOUT_TICKS bounds the wait; then the
+	 * check after the phase fails. */
+	for (unsigned op = 0; op < mixed_ops || (LOAD(max_active) < ncpus &&
+						 cpus[0].ticks - c->loop_start < TIMEOUT_TICKS); op++) {
 		note_active(LOAD(active));
 		c->ops++;
 		unsigned k = (unsigned)pattern_below(&c->rng, 100);
