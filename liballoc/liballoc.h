@@ -76,7 +76,8 @@
  * realloc that moves reserves no headroom; a block's requested size is not kept,
  * so in_use (liballoc_stats) and a live block's size (liballoc_describe) count
  * its usable bytes (the request rounded up to 8 bytes short of a multiple of 16,
- * at least 24); and liballoc_stats counts live_blocks and free_bytes by walking
+ * at least 24, and 16 more when the rest of the free block it came from was too
+ * small to split off); and liballoc_stats counts live_blocks and free_bytes by walking
  * the region (O(blocks)) instead of every malloc and free keeping them. Default 0. */
 #ifndef LIBALLOC_SMALL
 #define LIBALLOC_SMALL 0
