@@ -547,22 +547,24 @@ class Suite:
                 r["wall"]))
             for o, d in ops_.items():
                 self.lat.append({"impl": label, "allocator": alloc, "op": o, "n": int(d["n"]),
-                                 "median": int(d["median"]), "p99": int(d["p99"]), "p9999": int(d["p9999"]),
+                                 "median": float(d["median"]), "p99": int(d["p99"]), "p9999": int(d["p9999"]),
                                  "max": int(d["max"]), "max_1pass": int(d["max_1pass"]), "unit": head["unit"],
-                                 "timer_overhead": int(head["timer_overhead"]), "hooks": head["hooks"],
+                                 "timer_overhead": float(head["timer_overhead"]),
+                                 "resolution": int(head["resolution"]), "hooks": head["hooks"],
                                  "hook_calls": int(head["hook_calls"]), "passes": int(head["passes"]),
                                  "tsc_ghz": float(head["tsc_ghz"])})
 
     def show_latency(self):
         l0 = self.lat[0]
-        self.say("Latency, %s per operation (TSC %.2f GHz), each the minimum over %d identical passes, net of the "
-                 "timer's own %d; max/med = max / median; '1-pass max' includes interrupts and preemption"
-                 % (l0["unit"], l0["tsc_ghz"], l0["passes"], l0["timer_overhead"]))
+        self.say("Latency, %s per operation (TSC %.2f GHz, advancing in steps of %d), each the minimum over %d "
+                 "identical passes, net of the timer's own %.1f; medians interpolated within their step; max/med = "
+                 "max / median; '1-pass max' includes interrupts and preemption"
+                 % (l0["unit"], l0["tsc_ghz"], l0["resolution"], l0["passes"], l0["timer_overhead"]))
         w0 = max(len(x["impl"]) for x in self.lat) + 2
         hdr = "%-*s %5s %8s %8s %8s %8s %8s %10s" % (w0, "", "op", "median", "p99", "p99.99", "max", "max/med", "1-pass max")
         self.say("  " + hdr)
         for x in self.lat:
-            self.say("  %-*s %5s %8d %8d %8d %8d %8s %10d" % (
+            self.say("  %-*s %5s %8.1f %8d %8d %8d %8s %10d" % (
                 w0, x["impl"], x["op"], x["median"], x["p99"], x["p9999"], x["max"],
                 fmt(ratio(x["max"], max(x["median"], 1)), "{:.1f}"), x["max_1pass"]))
         core = {x["impl"]: x["hook_calls"] for x in self.lat if x["hooks"] == "excluded"}
@@ -767,7 +769,7 @@ class Suite:
             w("bench-syscalls.csv", self.sys_rows, ["workload", "allocator", "minflt"] + list(SYSCALLS))
         if self.lat:
             w("bench-latency.csv", self.lat, ["impl", "allocator", "op", "n", "median", "p99", "p9999", "max",
-                                              "max_1pass", "unit", "timer_overhead", "hooks", "hook_calls",
+                                              "max_1pass", "unit", "timer_overhead", "resolution", "hooks", "hook_calls",
                                               "passes", "tsc_ghz"])
         w("bench-runs.csv", self.runs, ["section", "item", "allocator", "rep", "status", "wall_s", "cpu_s",
                                         "maxrss_kib", "minflt", "ops", "peak_live_bytes", "checksum", "extra"])
@@ -1005,7 +1007,7 @@ def main():
     s.add_argument("--hardened", help="the hardened liballoc.so: a '%s' column (also BENCH_HARDENED=PATH; "
                    "BENCH_HARDENED=0 leaves it out)" % HARDENED)
     s.add_argument("--lat-ops", type=int, help="latency benchmark operations (default 10^7, quick 10^6)")
-    s.add_argument("--lat-passes", type=int, help="latency passes, minimum taken per op (default 3, quick 2)")
+    s.add_argument("--lat-passes", type=int, help="latency passes, minimum taken per op (default 7, quick 2)")
     s.add_argument("--quick", action="store_true", help="a quick development run (also BENCH_QUICK=1)")
     s.add_argument("extra", nargs="*", help="extra allocators as NAME=PATH (e.g. hardened=build-h/ports/linux/liballoc.so)")
     m = sub.add_parser("smoke", help="plain vs preloaded: same checksum, both exit 0")
@@ -1025,7 +1027,7 @@ def main():
     a.prog_runs = a.prog_runs or int(env.get("BENCH_PROG_RUNS") or (2 if a.quick else 5))
     a.size = a.size or ("0.25" if a.quick else "full")
     a.lat_ops = a.lat_ops or (1000000 if a.quick else 10000000)
-    a.lat_passes = a.lat_passes or (2 if a.quick else 3)
+    a.lat_passes = a.lat_passes or (2 if a.quick else 7)
     a.sections = (a.sections or env.get("BENCH_SECTIONS") or "workloads,scaling,sweep,latency,programs").split(",")
     bad = [x for x in a.sections if x not in ("workloads", "scaling", "sweep", "latency", "programs")]
     if bad:

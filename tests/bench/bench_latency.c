@@ -1,7 +1,7 @@
 /* bench_latency.c — cycles per malloc and per free over a steady-state mixed sequence: median, p99, p99.99, max. */
 /* SPDX-License-Identifier: MIT */
 /*
- * usage: bench_latency [OPS [PASSES]]   (defaults 10000000 and 3)
+ * usage: bench_latency [OPS [PASSES]]   (defaults 10000000 and 7)
  *
  * Built twice from this file:
  *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (mmap
@@ -24,15 +24,31 @@
  *
  * Noise. Each timed interval is lfence/rdtsc ... rdtscp/lfence; the cost of an
  * empty interval (the timer overhead) is measured, reported and subtracted. An
- * interrupt or preemption landing inside one operation would make the maximum a
- * property of the machine, not of the allocator; so the whole sequence runs
- * PASSES times, each in a fresh child forked before any allocation, and every
- * operation's latency is its minimum over the passes (the heap goes through the
- * same states in every pass). The single-pass maximum is reported beside it.
+ * interrupt or preemption landing inside one operation, or cache lines another
+ * program evicted just before it, would make the maximum a property of the
+ * machine, not of the allocator; so the whole sequence runs PASSES times, each in
+ * a fresh child forked before any allocation, and every operation's latency is its
+ * minimum over the passes (the heap goes through the same states, touching the
+ * same lines, in every pass). The single-pass maximum is reported beside it. On
+ * the shared VM this project is developed on, 7 passes rather than 3 took a fifth
+ * off the mean of the 100 slowest mallocs of one build (two alternating pairs of
+ * runs: 1 354 and 1 193 cycles with 3 passes, 1 057 and 954 with 7).
  *
- * Output: key=value lines, parsed by bench.py:
+ * Resolution. Some timers advance in steps of many cycles (26 on that VM, whose
+ * TSC moves in 10 ns steps): a sample is then only known to one step, and the
+ * median of operations two or three steps long would be decided by which step
+ * holds the 50th percent sample — the max/median ratio of one build jumped by half
+ * between runs. The step is measured (the greatest common divisor of the gaps
+ * between distinct empty-interval samples) and reported, and the medians (of the
+ * operations and of the timer overhead) are interpolated within their step, as
+ * for grouped data: each sample counts as spread evenly over one step centred on
+ * its value. The other percentiles are far above one step and are sample values.
+ *
+ * Output: key=value lines, parsed by bench.py (medians and the overhead with one
+ * decimal, the rest net of the overhead, rounded to whole units):
  *   latency impl=... ops=... passes=... mallocs=... frees=... checksum=... unit=cycles
- *           tsc_ghz=... timer_overhead=... hooks=excluded|included hook_calls=... hook_ticks=...
+ *           tsc_ghz=... timer_overhead=... resolution=... hooks=excluded|included hook_calls=...
+ *           hook_ticks=...
  *   op=malloc median=... p99=... p9999=... max=... max_1pass=...
  *   op=free   ...
  * checksum depends only on the op sequence, so it is the same for every malloc.
@@ -126,8 +142,33 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The median of n empty timed intervals: what every sample carries on top. */
-static uint64_t timer_overhead(uint32_t *scratch, size_t n)
+/* The median of n sorted samples taken with a timer of step `res`, interpolated
+ * within the step that holds it (grouped data: each sample spread evenly over
+ * [v - res/2, v + res/2)). */
+static double step_median(const uint32_t *sorted, uint64_t n, uint32_t res)
+{
+	uint64_t m = n / 2, lo = m, hi = m;
+	while (lo > 0 && sorted[lo - 1] == sorted[m])
+		lo--;
+	while (hi < n && sorted[hi] == sorted[m])
+		hi++;
+	return sorted[m] - res / 2.0 + ((double)n / 2 - (double)lo) / (double)(hi - lo) * res;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* n empty timed intervals: what every sample carries on top (their median, into
+ * *ovh) and the timer's step (into *res: the gcd of the gaps between them, 1 if
+ * they are all equal). */
+static void timer_overhead(uint32_t *scratch, size_t n, double *ovh, uint32_t *res)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t t0 = tick_start();
@@ -136,7 +177,11 @@ static uint64_t timer_overhead(uint32_t *scratch, size_t n)
 		scratch[i] = (uint32_t)(t1 - t0);
 	}
 	qsort(scratch, n, sizeof *scratch, cmp_u32);
-	return scratch[n / 2];
+	uint32_t g = 0;
+	for (size_t i = 1; i < n; i++)
+		g = gcd(scratch[i] - scratch[i - 1], g);
+	*res = g ? g : 1;
+	*ovh = step_median(scratch, n, *res);
 }
 
 static double tsc_ghz(void)
@@ -225,9 +270,10 @@ static void pass(int k, uint64_t ops, uint32_t *cyc, struct shared *sh)
 	_exit(0);
 }
 
-static uint64_t net(uint32_t v, uint64_t ovh)
+/* A sample net of the timer overhead, rounded to a whole unit. */
+static unsigned long long net(uint32_t v, double ovh)
 {
-	return v > ovh ? v - ovh : 0;
+	return v > ovh ? (unsigned long long)(v - ovh + 0.5) : 0;
 }
 
 /* Nearest rank: the smallest sample with at least a fraction p of all at or below it. */
@@ -237,23 +283,23 @@ static uint32_t rank(const uint32_t *sorted, uint64_t n, double p)
 	return sorted[i == 0 ? 0 : i > n ? n - 1 : i - 1];
 }
 
-static void report(const char *op, uint32_t *v, uint64_t n, uint64_t ovh, uint64_t max_1pass)
+static void report(const char *op, uint32_t *v, uint64_t n, double ovh, uint32_t res, uint64_t max_1pass)
 {
 	if (n == 0) {
 		printf("op=%s n=0\n", op);
 		return;
 	}
 	qsort(v, n, sizeof *v, cmp_u32);
-	printf("op=%s n=%llu median=%llu p99=%llu p9999=%llu max=%llu max_1pass=%llu\n", op, (unsigned long long)n,
-	       (unsigned long long)net(rank(v, n, 0.5), ovh), (unsigned long long)net(rank(v, n, 0.99), ovh),
-	       (unsigned long long)net(rank(v, n, 0.9999), ovh), (unsigned long long)net(v[n - 1], ovh),
-	       (unsigned long long)(max_1pass > ovh ? max_1pass - ovh : 0));
+	double med = step_median(v, n, res) - ovh;
+	printf("op=%s n=%llu median=%.1f p99=%llu p9999=%llu max=%llu max_1pass=%llu\n", op, (unsigned long long)n,
+	       med > 0 ? med : 0.0, net(rank(v, n, 0.99), ovh), net(rank(v, n, 0.9999), ovh), net(v[n - 1], ovh),
+	       net(max_1pass > UINT32_MAX ? UINT32_MAX : (uint32_t)max_1pass, ovh));
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
-	int passes = argc > 2 ? atoi(argv[2]) : 3;
+	int passes = argc > 2 ? atoi(argv[2]) : 7;
 	if (argc > 3 || ops < 1000 || passes < 1 || passes > 100) {
 		fprintf(stderr, "usage: %s [OPS >= 1000 [PASSES 1..100]]\n", argv[0]);
 		return 2;
@@ -262,7 +308,9 @@ int main(int argc, char **argv)
 	 * being measured, and is faulted in before the first pass. */
 	uint32_t *cyc = map_shared(ops * sizeof *cyc);
 	struct shared *sh = map_shared(sizeof *sh);
-	uint64_t ovh = timer_overhead(cyc, ops < 1000000 ? ops : 1000000);
+	double ovh;
+	uint32_t res;
+	timer_overhead(cyc, ops < 1000000 ? ops : 1000000, &ovh, &res);
 	double ghz = tsc_ghz();
 	for (int k = 0; k < passes; k++) {
 		fflush(stdout);
@@ -280,11 +328,11 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("latency impl=%s ops=%llu passes=%d mallocs=%llu frees=%llu checksum=%016llx unit=%s tsc_ghz=%.3f "
-	       "timer_overhead=%llu hooks=%s hook_calls=%llu hook_ticks=%llu\n",
+	       "timer_overhead=%.1f resolution=%u hooks=%s hook_calls=%llu hook_ticks=%llu\n",
 	       IMPL, (unsigned long long)ops, passes, (unsigned long long)sh->mallocs, (unsigned long long)sh->frees,
-	       (unsigned long long)sh->checksum, BENCH_TICK_UNIT, ghz, (unsigned long long)ovh, HOOKS,
+	       (unsigned long long)sh->checksum, BENCH_TICK_UNIT, ghz, ovh, res, HOOKS,
 	       (unsigned long long)sh->hook_calls, (unsigned long long)sh->hook_ticks);
-	report("malloc", cyc, sh->mallocs, ovh, sh->max_1pass[0]);
-	report("free", cyc + sh->mallocs, sh->frees, ovh, sh->max_1pass[1]);
+	report("malloc", cyc, sh->mallocs, ovh, res, sh->max_1pass[0]);
+	report("free", cyc + sh->mallocs, sh->frees, ovh, res, sh->max_1pass[1]);
 	return 0;
 }
