@@ -1010,7 +1010,11 @@ static inline int whole(const blk *b) { return b->prev == 0 && next_blk(b)->size
 /* Count whole-chunk free block b as an empty chunk (d = +1) or as one no longer
  * (d = -1), moving its chunk to the front of the chunk list or to the back: empty
  * chunks lead the list (an invariant liballoc_check verifies), so the heap finds
- * them without a scan when it grows (release_empties). */
+ * them without a scan when it grows (release_empties). A chunk the invariant
+ * allows where it is stays: one at the front that empties, and the only empty one
+ * taken back — the chunk kept as hysteresis, reused — so neither touches another
+ * run's header, cold lines in other pages (the latency benchmark's slowest mallocs
+ * were such reuses). */
 static void mark_empty(heap *h, const blk *b, int d)
 {
 	run *r = chunk_of_first(b);
@@ -1019,6 +1023,8 @@ static void mark_empty(heap *h, const blk *b, int d)
 		return;
 	h->empty_chunks += (size_t)d;
 	h->empty_bytes += (size_t)d * run_bytes(r);
+	if (d > 0 ? r->prev == &h->chunks : !h->empty_chunks)
+		return;
 	run_unlink(r);
 	run_insert(d > 0 ? &h->chunks : h->chunks.prev, r);
 }

@@ -455,6 +455,48 @@ static void test_grow_releases_empty(void **state)
 	liballoc_free(big);
 }
 
+/* Walk callback: the first live block's address. */
+static int first_live(const struct liballoc_block *blk, void *arg)
+{
+	if (blk->state != LIBALLOC_BLOCK_LIVE)
+		return 0;
+	*(void **)arg = blk->ptr;
+	return 1;
+}
+
+/* The empty chunk kept as hysteresis, taken back by a malloc, stays where it is in
+ * the chunk list (the front, where empty chunks are kept): its reuse touches no
+ * other run's header. liballoc_walk visits chunks in list order, so the new block
+ * is the first it sees; had the chunk moved to the back, the other chunk's block
+ * would be. */
+static void test_reused_chunk_stays(void **state)
+{
+	(void)state;
+	if (!LIBALLOC_STATS || LIBALLOC_KEEP_EMPTY < 1)
+		skip();
+	liballoc_trim();
+	void *x = liballoc_malloc(THRESHOLD - 1000), *y = liballoc_malloc(THRESHOLD - 1000), *first = NULL;
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_int_equal(stats().chunks, 2);  /* one each */
+	liballoc_free(x);  /* its chunk stays, empty */
+	size_t a = tp.alloc_calls, f = tp.free_calls;
+	x = liballoc_malloc(THRESHOLD - 1000);  /* the kept chunk again */
+	assert_int_equal(tp.alloc_calls, a);
+	assert_int_equal(tp.free_calls, f);
+	assert_int_equal(liballoc_walk(NULL, first_live, &first), 1);
+	assert_ptr_equal(first, x);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	liballoc_free(y);  /* y's chunk empties: kept, and moved to the front */
+	assert_int_equal(liballoc_walk(NULL, first_live, &first), 1);
+	assert_ptr_equal(first, x);  /* no live block in the chunk before x's */
+	liballoc_free(x);  /* one empty chunk is kept: x's goes back */
+	assert_int_equal(tp.free_calls, f + 1);
+	assert_int_equal(liballoc_check(), LIBALLOC_OK);
+	assert_true(liballoc_trim() > 0);
+	assert_int_equal(stats().chunks, 0);
+}
+
 static void test_lock_failure(void **state)
 {
 	(void)state;
@@ -572,6 +614,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usable_size, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_stats_and_hooks, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_hysteresis_and_trim, setup, teardown_quiet),
+		cmocka_unit_test_setup_teardown(test_reused_chunk_stays, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_grow_releases_empty, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_lock_failure, setup, teardown_quiet),
 		cmocka_unit_test_setup_teardown(test_error_handler_api, setup, teardown_quiet),
