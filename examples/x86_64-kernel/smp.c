@@ -677,7 +677,7 @@ void smp_tests(uint64_t seed, unsigned ops)
 			(unsigned long long)c->irq_allocs, (unsigned long long)c->ticks,
 			(unsigned long long)(tlb.by_ipi[i] - tlb0.by_ipi[i]), (unsigned long long)(tlb.by_poll[i] - tlb0.by_poll[i]),
 			(unsigned long long)c->expected_faults);
-		check(c->ops == ops && c->allocs > 0 && c->frees > 0, "every CPU ran its operations");
+		check(c->ops >= ops && c->allocs > 0 && c->frees > 0, "every CPU ran its operations");  /* more: it waited for the others */
 		check(ncpus == 1 || (c->sent > 0 && c->received > 0), "every CPU handed blocks on and freed others' blocks");
 		check(c->irq_allocs > 0, "every CPU's timer interrupt allocated");
 	}
