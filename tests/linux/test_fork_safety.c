@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -498,13 +499,46 @@ static void on_signal(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);
 }
 
+/* Rounds of the main flow (churn_until) done, in memory shared with a sender
+ * process. A sender sends its next signal only when the main flow has finished a
+ * round since the last one (glibc's tst-mallocfork2 paces its senders with a
+ * barrier for the same reason): otherwise a handler slower than the sending period
+ * (a fork of 3.6 ms against 30 us, seen on one VM) meets the next signal as it
+ * returns, and the main flow stops making progress. */
+static atomic_ulong *rounds;
+
+static void share_rounds(void)
+{
+	void *m = mmap(NULL, sizeof *rounds, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	rounds = m;
+	atomic_init(rounds, 0);
+}
+
+/* Send SIGUSR1 (to thread t, or to process pid when pid > 0); then wait for a
+ * round of the main flow to end, until `stop` or the process is gone. False once
+ * the target is gone. */
+static bool signal_paced(pid_t pid, pthread_t t)
+{
+	unsigned long seen = atomic_load(rounds);
+	if ((pid > 0 ? kill(pid, SIGUSR1) : pthread_kill(t, SIGUSR1)) != 0)
+		return false;
+	usleep(30);
+	while (atomic_load(rounds) == seen && !atomic_load(&stop))
+		if (pid > 0 && kill(pid, 0) != 0)
+			return false;
+		else
+			usleep(30);
+	return true;
+}
+
 /* The randomized main flow of tst-mallocfork2: free, malloc, sometimes realloc or
  * fork first; checked after every call for having become a handler's child. */
 static int churn_until(double end, bool with_fork)
 {
 	static void *objects[509];
 	uint64_t r = 88172645463325252ull;
-	while (now() < end) {
+	for (; now() < end; atomic_fetch_add(rounds, 1)) {
 		size_t slot = rnd(&r) % 509, size = rnd(&r) % 70000;
 		if (with_fork && rnd(&r) % 7 == 0) {
 			pid_t pid = fork();
@@ -555,14 +589,13 @@ static int case_signal_single(void)
 {
 	child_returns = 1;
 	on_signal(SIGUSR1, fork_in_handler);
+	share_rounds();
 	pid_t me = getpid();
 	pid_t sender = fork();
 	if (sender == 0) {  /* a process, so that this one keeps a single thread */
-		for (;;) {
-			if (kill(me, SIGUSR1) != 0)
-				_exit(0);
-			usleep(30);
-		}
+		while (signal_paced(me, pthread_self()))
+			;
+		_exit(0);
 	}
 	int code = churn_until(now() + RUN_MS / 1000.0, true);
 	signals_done();
@@ -578,10 +611,8 @@ static pthread_t main_thread;
 static void *signal_sender(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&stop)) {
-		pthread_kill(main_thread, SIGUSR1);
-		usleep(30);
-	}
+	while (!atomic_load(&stop) && signal_paced(0, main_thread))
+		;
 	return NULL;
 }
 
@@ -589,6 +620,7 @@ static int case_signal_threads(void)
 {
 	child_returns = 1;
 	on_signal(SIGUSR1, fork_in_handler);
+	share_rounds();
 	main_thread = pthread_self();
 	sigset_t usr1, old;
 	sigemptyset(&usr1);
