@@ -20,7 +20,8 @@
  *   signal_single      one thread: a SIGUSR1 handler forks while the signal
  *                      interrupted fork, malloc, realloc or free (tst-mallocfork2);
  *                      the child either _exits in the handler or returns from it
- *                      and uses the heap.
+ *                      and uses the heap. At most one signal per round of the
+ *                      main flow (see `rounds`), however slow fork is.
  *   signal_threads     the same with threads, signals interrupting malloc and free
  *                      of the main thread (its fork is left alone: glibc's own fork
  *                      is not safe to interrupt in a multi-threaded process).
