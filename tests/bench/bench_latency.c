@@ -4,9 +4,10 @@
  * usage: bench_latency [OPS [PASSES]]   (defaults 10000000 and 7)
  *
  * Built twice from this file:
- *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (mmap
- *                       pages, no-op lock); the ticks spent inside the page hooks
- *                       during an operation are subtracted from it. Configured as
+ *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (page
+ *                       runs from a pre-faulted pool, no system call; no-op lock);
+ *                       the ticks spent inside the page hooks during an operation
+ *                       are subtracted from it. Configured as
  *                       a kernel port is (no thread cache: every call takes the
  *                       bounded TLSF path).
  *   bench_latency_core_tc  the same, configured like the Linux port: thread cache
