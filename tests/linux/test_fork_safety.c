@@ -525,11 +525,11 @@ static bool signal_paced(pid_t pid, pthread_t t)
 	if ((pid > 0 ? kill(pid, SIGUSR1) : pthread_kill(t, SIGUSR1)) != 0)
 		return false;
 	usleep(30);
-	while (atomic_load(rounds) == seen && !atomic_load(&stop))
+	while (atomic_load(rounds) == seen && !atomic_load(&stop)) {
 		if (pid > 0 && kill(pid, 0) != 0)
 			return false;
-		else
-			usleep(30);
+		usleep(30);
+	}
 	return true;
 }
 
