@@ -7,9 +7,9 @@
  *   bench_latency_core  liballoc's core linked in directly, on bench_port.c (page
  *                       runs from a pre-faulted pool, no system call; no-op lock);
  *                       the ticks spent inside the page hooks during an operation
- *                       are subtracted from it. Configured as
- *                       a kernel port is (no thread cache: every call takes the
- *                       bounded TLSF path).
+ *                       are subtracted from it. Configured as a kernel port is
+ *                       (no thread cache: every call takes the bounded TLSF
+ *                       path).
  *   bench_latency_core_tc  the same, configured like the Linux port: thread cache
  *                       and a rising huge threshold (bench_config.h).
  *   bench_latency_sys   the process's malloc/free: glibc's, or whatever LD_PRELOAD
