@@ -504,8 +504,8 @@ static void on_signal(int sig, void (*fn)(int))
  * process. A sender sends its next signal only when the main flow has finished a
  * round since the last one (glibc's tst-mallocfork2 paces its senders with a
  * barrier for the same reason): otherwise a handler slower than the sending period
- * (a fork of 3.6 ms against 30 us, seen on one VM) meets the next signal as it
- * returns, and the main flow stops making progress. */
+ * (its fork and the wait for the child took 3.6 ms against 30 us on one VM) meets
+ * the next signal as it returns, and the main flow stops making progress. */
 static atomic_ulong *rounds;
 
 static void share_rounds(void)
