@@ -37,20 +37,22 @@ volatile uint64_t bench_hook_ticks;
 volatile uint64_t bench_hook_calls;
 
 static struct flat_pages pool;
-static uint32_t pool_bits[2 * ((POOL_PAGES + 31) / 32)];  /* flat_pages_words(POOL_PAGES) */
 
-/* Map the pool and write every page once, so it is backed from now on. */
+/* Map the pool and its bitmaps, and write every page of the pool once, so it is
+ * backed from now on. */
 static int pool_init(void)
 {
-	unsigned char *p = mmap(NULL, POOL_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-				-1, 0);
+	size_t bits = flat_pages_words(POOL_PAGES) * sizeof(uint32_t);
+	unsigned char *p = mmap(NULL, POOL_BYTES + bits, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("bench_port: mmap of the page pool");
 		return -1;
 	}
 	for (size_t i = 0; i < POOL_PAGES; i++)
 		((volatile unsigned char *)p)[i * (size_t)LIBALLOC_PAGE_SIZE] = 0;
-	flat_pages_init(&pool, (uintptr_t)p, POOL_PAGES, (unsigned)__builtin_ctzll(LIBALLOC_PAGE_SIZE), pool_bits);
+	flat_pages_init(&pool, (uintptr_t)p, POOL_PAGES, (unsigned)__builtin_ctzll(LIBALLOC_PAGE_SIZE),
+			(uint32_t *)(p + POOL_BYTES));
 	flat_pages_release(&pool, (uintptr_t)p, POOL_BYTES);
 	return 0;
 }
