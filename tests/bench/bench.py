@@ -575,9 +575,10 @@ class Suite:
             self.say("  liballoc core rows: the core linked in, on a port with a no-op lock; the time of its page hooks "
                      "is subtracted (%s)." % ", ".join("%s: %d hook calls" % kv_ for kv_ in core.items()))
             self.say("  'raw' rows: the process's malloc (LD_PRELOAD), system calls, page faults and locks included.")
-            self.say("  'coldline' rows: one load from a line of the heap nothing touched for long, timed and reduced "
-                     "as the operations are: the machine's floor under an operation that must read such a line (in the raw rows a line may lie in "
-                     "a page the program never touched, its first read a page fault).")
+            self.say("  'coldline' rows: one load from a line of the heap nothing touched for long, timed and "
+                     "reduced as the operations are: the machine's floor under an operation that must read such "
+                     "a line (in the raw rows a line may lie in a page the program never touched, its first read "
+                     "a page fault).")
         self.say()
 
     # -- real programs --
