@@ -12,7 +12,7 @@
  * call on one VM (an AMD EPYC guest with page-table isolation on and no PCID, so
  * every system call flushes the TLB): a page's first write after MAP_POPULATE
  * still cost 5 000-20 000 cycles there (the host backed it only then), and the
- * core's malloc maximum was some 20 times what it is over the pool (the README's
+ * core's malloc maximum was 18-31 times what it is over the pool (the README's
  * real-time bullet has the figures of runs alternating the two ports).
  *
  * The pool is POOL_BYTES; the benchmark's heap took at most 25 MiB of it (31 MiB in
